@@ -1,0 +1,1 @@
+"""The agent console: the agents' web UI and their WebSocket."""

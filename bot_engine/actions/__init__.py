@@ -1,0 +1,1 @@
+"""Actions the assistant runs: responses, the default actions, forms, custom actions."""

@@ -1,0 +1,95 @@
+"""Custom actions on a `rasa_sdk` action server, over Rasa's HTTP protocol, unchanged."""
+
+import json
+import urllib.error
+import urllib.request
+
+from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
+from bot_engine.dialogue import events as ev
+from bot_engine.dialogue.events import KNOWN_EVENTS
+
+RASA_VERSION = "3.6.21"  # the protocol version we speak; rasa_sdk only warns on mismatch
+
+
+class RemoteAction:
+    def __init__(self, name: str, endpoint: dict):
+        self.name = name
+        self.url = endpoint["url"]
+        self.headers = endpoint.get("headers") or {}
+        self.timeout = float(endpoint.get("timeout", 10))
+        self.token = endpoint.get("token")
+
+    def run(self, context: ActionContext) -> list[dict]:
+        body = {
+            "next_action": self.name,
+            "sender_id": context.tracker.sender_id,
+            "tracker": context.tracker.current_state(),
+            "domain": context.assistant.domain.as_rasa_dict(),
+            "version": RASA_VERSION,
+        }
+        reply = self._post(body)
+        result: list[dict] = []
+        for response in reply.get("responses") or []:
+            result += self._bot_events(response, context)
+        for event in reply.get("events") or []:
+            if isinstance(event, dict) and event.get("event") in KNOWN_EVENTS:
+                event.setdefault("timestamp", None)
+                result.append(event)
+        return result
+
+    def _post(self, body: dict) -> dict:
+        url = self.url
+        if self.token:
+            url += ("&" if "?" in url else "?") + f"token={self.token}"
+        request = urllib.request.Request(  # noqa: S310 - the project's configured endpoint
+            url,
+            data=json.dumps(body, default=str).encode(),
+            headers={"Content-Type": "application/json", **self.headers},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                payload = response.read()
+        except urllib.error.HTTPError as error:
+            detail = _json_or_empty(error.read())
+            if error.code == 400 and detail.get("action_name"):
+                raise ActionRejected(detail.get("error") or "rejected") from None
+            raise ActionFailed(
+                f"action server answered {error.code} for '{self.name}': {detail.get('error', '')}"
+            ) from None
+        except (urllib.error.URLError, OSError, TimeoutError) as error:
+            raise ActionFailed(f"action server unreachable for '{self.name}': {error}") from None
+        reply = _json_or_empty(payload)
+        if not isinstance(reply, dict):
+            raise ActionFailed(f"action server sent an invalid reply for '{self.name}'")
+        return reply
+
+    def _bot_events(self, response: dict, context: ActionContext) -> list[dict]:
+        if not isinstance(response, dict):
+            return []
+        name = response.get("response") or response.get("template")
+        extra = {k: v for k, v in response.items() if v not in (None, "", [], {})}
+        if name:
+            variables = {k: v for k, v in extra.items() if k not in {"response", "template"}}
+            rendered = context.assistant.render_response(
+                name, context.tracker, context.channel, variables
+            )
+            if rendered is None:
+                return []
+            if extra.get("buttons"):
+                rendered["buttons"] = (rendered.get("buttons") or []) + extra["buttons"]
+            for key in ("text", "image", "custom", "attachment", "elements"):
+                if key in extra and key != "buttons":
+                    rendered[key] = extra[key]
+            metadata = rendered.pop("metadata", {})
+            return [ev.bot(rendered.pop("text", None), rendered, metadata)]
+        text = extra.pop("text", None)
+        data = {k: v for k, v in extra.items() if k not in {"response", "template", "metadata"}}
+        return [ev.bot(text, data, {"utter_source": self.name})]
+
+
+def _json_or_empty(payload: bytes):
+    try:
+        return json.loads(payload or b"{}")
+    except ValueError:
+        return {}

@@ -1,0 +1,363 @@
+"""The engine's public API: load a Rasa project, then handle one user message at a time.
+
+    assistant = Assistant.load("demo_assistant")
+    result = assistant.handle(None, "hello", sender_id="c1")
+    result.messages          # what the bot says
+    result.handoff           # Handoff(reason, detail) when the bot wants a human
+    result.tracker_state     # store it; pass it to the next handle() call
+
+An Assistant is immutable after loading, so `handle` may run in several threads at once for
+different conversations (the hub runs the turns of one conversation one at a time).
+"""
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot_engine.actions import defaults, forms, remote, two_stage_fallback, utter
+from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
+from bot_engine.actions.python_actions import registered_action
+from bot_engine.actions.slots import extract_slot_events
+from bot_engine.dialogue import events as ev
+from bot_engine.dialogue.tracker import Tracker
+from bot_engine.handoff import Handoff, handoff_request, is_marker_only
+from bot_engine.loading.project import Project, load_project
+from bot_engine.nlu import NLUPipeline
+from bot_engine.policies import PolicyEnsemble
+from bot_engine.responses import (
+    DEFAULT_RESPONSES,
+    choose_variation,
+    message_from_variation,
+    render_variation,
+)
+
+MAX_ACTIONS_PER_TURN = 10
+INTERNAL_ERROR_RESPONSE = "utter_internal_error_rasa"
+INTERNAL_ERROR_TEXT = "Sorry, I am having trouble with that. Please try again in a few minutes."
+_PAYLOAD = re.compile(r"^/(?P<intent>[\w\-.]+)(?P<entities>\{.*\})?\s*$", re.DOTALL)
+_DEFAULT_ACTIONS = {
+    a.name: a()
+    for a in (
+        defaults.ActionListen,
+        defaults.ActionRestart,
+        defaults.ActionSessionStart,
+        defaults.ActionDefaultFallback,
+        defaults.ActionDeactivateLoop,
+        defaults.ActionBack,
+        defaults.ActionUnlikelyIntent,
+        defaults.ActionSendText,
+        defaults.ActionDefaultAskAffirmation,
+        defaults.ActionDefaultAskRephrase,
+        defaults.ActionHumanHandoff,
+        two_stage_fallback.ActionTwoStageFallback,
+    )
+}
+
+
+@dataclass
+class TurnResult:
+    tracker_state: dict
+    events: list[dict]
+    messages: list[dict]
+    handoff: Handoff | None = None
+    context: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+class Assistant:
+    def __init__(self, project: Project, nlu: NLUPipeline):
+        self.project = project
+        self.domain = project.domain
+        self.nlu = nlu
+        self.policies = PolicyEnsemble(project)
+        self.fingerprint = nlu.fingerprint_value
+        self.warnings = project.warnings
+        handoff_config = project.config.get("handoff") or {}
+        # Where the two-stage fallback ends up when the user could not be understood.
+        self.ultimate_fallback_action = handoff_config.get(
+            "ultimate_fallback_action", "action_default_fallback"
+        )
+        self.action_endpoint = (project.endpoints or {}).get("action_endpoint")
+
+    # ---- loading ----
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        model_dir: str | Path | None = None,
+        progress: Callable[[str, float], None] | None = None,
+    ) -> "Assistant":
+        """Load and validate a project; train its NLU unless a saved model has its fingerprint."""
+        project = load_project(path)
+        pipeline_config = project.config.get("pipeline") or []
+        fingerprint = NLUPipeline.fingerprint(project.nlu, pipeline_config)
+        root = Path(model_dir) if model_dir else Path(path) / ".models"
+        directory = root / fingerprint[:24]
+        nlu = None
+        if (directory / "nlu.pkl").exists():
+            try:
+                nlu = NLUPipeline.load(directory)
+            except Exception:  # noqa: BLE001 - a broken cache is retrained, not fatal
+                nlu = None
+        if nlu is None or nlu.fingerprint_value != fingerprint:
+            nlu = NLUPipeline.train(project.nlu, pipeline_config, progress=progress)
+            nlu.save(directory)
+        elif progress:
+            progress("loaded saved model", 1.0)
+        return cls(project, nlu)
+
+    # ---- understanding ----
+    def parse(self, text: str) -> dict:
+        """Rasa parse output; `/intent{"entity": "value"}` payloads bypass the classifier."""
+        match = _PAYLOAD.match(text.strip())
+        if match and match.group("intent") in self.domain.intent_names:
+            entities = []
+            if match.group("entities"):
+                try:
+                    values = json.loads(match.group("entities"))
+                except ValueError:
+                    values = {}
+                if isinstance(values, dict):
+                    entities = [
+                        {"entity": k, "value": v, "start": 0, "end": 0, "extractor": "payload"}
+                        for k, v in values.items()
+                    ]
+            intent = {"name": match.group("intent"), "confidence": 1.0}
+            return {
+                "text": text,
+                "intent": intent,
+                "entities": entities,
+                "intent_ranking": [intent],
+            }
+        return self.nlu.parse(text)
+
+    def intent_label(self, intent: str | None) -> str:
+        return (intent or "").replace("_", " ")
+
+    # ---- one turn ----
+    def new_tracker(self, sender_id: str, state: dict | None = None) -> Tracker:
+        return Tracker(sender_id, self.domain, (state or {}).get("events"))
+
+    def handle(
+        self,
+        tracker_state: dict | None,
+        text: str,
+        sender_id: str,
+        channel: str = "web",
+        metadata: dict | None = None,
+        message_id: str | None = None,
+    ) -> TurnResult:
+        tracker = self.new_tracker(sender_id, tracker_state)
+        start = len(tracker.events)
+        context = ActionContext(tracker, self, channel)
+        if self._session_expired(tracker):
+            context.extra["session_metadata"] = metadata or None
+            self._run(ev.action("action_session_start"), "action_session_start", context)
+        parse = self.parse(text)
+        tracker.update(ev.user(text, parse, channel, message_id, metadata))
+        for event in extract_slot_events(tracker, self.domain):
+            tracker.update(event)
+        self._predict_and_run(context)
+        return self._result(tracker, start, context)
+
+    def return_from_human(
+        self, tracker_state: dict | None, slots: dict | None = None, sender_id: str = ""
+    ) -> TurnResult:
+        """The human part ended: apply the agent's slots, resume, and say we're back."""
+        tracker = self.new_tracker(sender_id, tracker_state)
+        start = len(tracker.events)
+        context = ActionContext(tracker, self, "web")
+        tracker.update(ev.resume())
+        for name, value in (slots or {}).items():
+            if name in self.domain.slots:
+                tracker.update(ev.slot(name, value))
+        for event in context.utter("utter_back_with_bot"):
+            tracker.update(event)
+        tracker.update(ev.action("action_listen"))
+        return self._result(tracker, start, context)
+
+    def _session_expired(self, tracker: Tracker) -> bool:
+        applied = tracker.applied_events()
+        if not applied:
+            return True
+        minutes = self.domain.session_expiration_minutes
+        if minutes <= 0:
+            return False
+        users = [e for e in applied if e.get("event") == "user"]
+        last = (users[-1] if users else applied[-1]).get("timestamp") or time.time()
+        return time.time() - last > minutes * 60
+
+    def _predict_and_run(self, context: ActionContext) -> None:
+        tracker = context.tracker
+        excluded: set[str] = set()
+        for _ in range(MAX_ACTIONS_PER_TURN):
+            if tracker.paused and tracker.latest_intent != "restart":
+                return
+            if tracker.followup_action:
+                name, policy, confidence, core = tracker.followup_action, None, 1.0, False
+            else:
+                prediction = self.policies.predict(tracker, frozenset(excluded))
+                name, policy, confidence = (
+                    prediction.action,
+                    prediction.policy,
+                    prediction.confidence,
+                )
+                core = prediction.is_core_fallback
+            if name == "action_listen":
+                tracker.update(ev.action("action_listen", policy, confidence))
+                return
+            if core:
+                context.extra["handoff_reason"] = "core_fallback"
+            outcome = self._run(ev.action(name, policy, confidence), name, context)
+            if outcome == "rejected":
+                excluded.add(name)
+                continue
+            excluded.clear()
+            if outcome == "failed":
+                continue
+            if tracker.latest_action == "action_listen":
+                return  # the action itself ended the turn (session start, clarified fallback)
+        tracker.update(ev.action("action_listen"))
+
+    def _run(self, action_event: dict, name: str, context: ActionContext) -> str:
+        tracker = context.tracker
+        action = self.action_for(name)
+        try:
+            produced = action.run(context) if action else []
+        except ActionRejected:
+            tracker.update(ev.rejected(name, action_event.get("policy")))
+            return "rejected"
+        except ActionFailed as error:
+            tracker.update(action_event)
+            context.extra.setdefault("errors", []).append(str(error))
+            for event in self.internal_error_events(context):
+                tracker.update(event)
+            return "failed"
+        tracker.update(action_event)
+        user_seen = False
+        for event in produced:
+            tracker.update(event)
+            if event.get("event") == "bot":
+                self._notice_handoff(event, name, context)
+            user_seen = user_seen or event.get("event") == "user"
+        if user_seen:  # a clarified two-stage fallback replays the user message
+            for event in extract_slot_events(tracker, self.domain):
+                tracker.update(event)
+        return "ran"
+
+    def _notice_handoff(self, bot_event: dict, action_name: str, context: ActionContext) -> None:
+        request = handoff_request(bot_event)
+        if request is None or context.handoff is not None:
+            return
+        reason = context.extra.get("handoff_reason")
+        if reason is None:
+            is_builtin = action_name in _DEFAULT_ACTIONS or action_name.startswith("utter_")
+            reason = "explicit_request" if is_builtin else "custom_action"
+        context.handoff = {"reason": reason, **request}
+
+    def internal_error_events(self, context: ActionContext) -> list[dict]:
+        said = context.utter(INTERNAL_ERROR_RESPONSE) or context.utter("utter_internal_error")
+        return said or [ev.bot(INTERNAL_ERROR_TEXT, {}, {"utter_action": INTERNAL_ERROR_RESPONSE})]
+
+    # ---- actions and responses ----
+    def action_for(self, name: str):
+        """Rasa's resolution order: custom overrides, defaults, forms, responses, action server."""
+        custom = registered_action(name)
+        if custom is not None:
+            return custom
+        overridden = name in self.domain.actions and not name.startswith("utter_")
+        if name in _DEFAULT_ACTIONS and not (overridden and self.action_endpoint):
+            return _DEFAULT_ACTIONS[name]
+        if name in self.domain.forms:
+            return forms.FormAction(name, self.domain.forms[name]["required_slots"])
+        if name.startswith("utter_"):
+            return utter.UtterAction(name)
+        if self.action_endpoint and self.action_endpoint.get("url"):
+            return remote.RemoteAction(name, self.action_endpoint)
+        return _MissingAction(name)
+
+    def run_named(self, name: str, context: ActionContext) -> list[dict]:
+        """Run another action from inside an action (its events become the caller's)."""
+        action = self.action_for(name)
+        return action.run(context) if action else []
+
+    def render_response(self, name: str, tracker: Tracker, channel: str, variables: dict):
+        variations = self.domain.responses.get(name) or DEFAULT_RESPONSES.get(name)
+        if not variations:
+            return None
+        variation = choose_variation(variations, tracker.slots, channel)
+        if variation is None:
+            return None
+        values = {**tracker.slots, "context": {}, **variables}
+        return message_from_variation(render_variation(variation, values), name)
+
+    # ---- results ----
+    def _result(self, tracker: Tracker, start: int, context: ActionContext) -> TurnResult:
+        new_events = tracker.events[start:]
+        messages = []
+        for event in new_events:
+            if event.get("event") == "bot" and not is_marker_only(event):
+                messages.append(_bot_message(event, tracker.sender_id))
+        handoff = None
+        if context.handoff is not None:
+            detail = dict(context.handoff)
+            handoff = Handoff(detail.pop("reason"), detail)
+        errors = context.extra.get("errors")
+        return TurnResult(
+            tracker_state=tracker.to_state(),
+            events=new_events,
+            messages=messages,
+            handoff=handoff,
+            context=self.bot_context(tracker),
+            error="; ".join(errors) if errors else None,
+        )
+
+    def bot_context(self, tracker: Tracker) -> dict:
+        """What an agent should know when taking over: intents, slots, a one-line summary."""
+        users = [e for e in tracker.events if e.get("event") == "user"]
+        latest = []
+        for event in users[-3:]:
+            intent = (event.get("parse_data") or {}).get("intent") or {}
+            ranking = (event.get("parse_data") or {}).get("intent_ranking") or []
+            if intent.get("name") == "nlu_fallback" and len(ranking) > 1:
+                intent = ranking[1]  # show what the bot guessed, not the fallback marker
+            latest.append(
+                {
+                    "text": event.get("text"),
+                    "name": intent.get("name"),
+                    "confidence": round(float(intent.get("confidence") or 0.0), 4),
+                }
+            )
+        slots = {
+            k: v
+            for k, v in tracker.slots.items()
+            if v is not None and k not in {"session_started_metadata", "requested_slot"}
+        }
+        said = "; ".join(f'"{u["text"]}" ({u["name"]})' for u in latest)
+        return {
+            "latest_intents": list(reversed(latest)),
+            "slots": slots,
+            "active_flow": tracker.active_loop.get("name"),
+            "summary": f"Customer said: {said}" if said else "",
+        }
+
+
+def _bot_message(event: dict, recipient: str) -> dict:
+    message = {"recipient_id": recipient, "text": event.get("text")}
+    for key, value in (event.get("data") or {}).items():
+        if value:
+            message[key] = value
+    if event.get("metadata"):
+        message["metadata"] = event["metadata"]
+    return message
+
+
+class _MissingAction:
+    def __init__(self, name: str):
+        self.name = name
+
+    def run(self, context: ActionContext) -> list[dict]:
+        raise ActionFailed(f"no action server configured for custom action '{self.name}'")

@@ -1,0 +1,1 @@
+"""Dialogue management: the tracker of Rasa events, and the policies that pick the next action."""

@@ -1,0 +1,1 @@
+"""Reading Rasa project files (YAML with line numbers) into the engine's data classes."""

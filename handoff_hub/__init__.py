@@ -1,0 +1,1 @@
+"""Handoff Hub: the Django project and the hub's core (conversations, routing, queues, API)."""

@@ -1,0 +1,93 @@
+"""Event-driven assignment of waiting chats, and live queue positions for waiting customers.
+
+Runs after every commit that changes a queue or an agent's free capacity (a chat queued,
+resolved, transferred, returned; an agent coming online) — never as a periodic sweep.
+"""
+
+import logging
+import threading
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from handoff_hub.models import AgentProfile, Queue
+from handoff_hub.queue_stats import queue_positions, waiting_conversations
+from handoff_hub.realtime import customer_group, send_now
+from handoff_hub.status import AgentStatus, ConversationStatus, RoutingMode
+
+logger = logging.getLogger(__name__)
+_local = threading.local()
+
+
+def after_change_on_commit(queue_id: int | None) -> None:
+    if queue_id is not None:
+        transaction.on_commit(lambda: refresh_queue(queue_id))
+
+
+def refresh_queue(queue_id: int) -> None:
+    """Assign what can be assigned, then tell every waiting customer where they stand.
+
+    Assignments commit and schedule this again; a thread already refreshing just notes that
+    another pass is due instead of recursing.
+    """
+    pending = getattr(_local, "pending", None)
+    if pending is not None:
+        pending.add(queue_id)
+        return
+    _local.pending = {queue_id}
+    try:
+        while _local.pending:
+            current = _local.pending.pop()
+            queue = Queue.objects.filter(pk=current).first()
+            if queue is None:
+                continue
+            dispatch_queue(queue)
+            for conversation, frame in queue_positions(queue):
+                send_now(customer_group(conversation.public_id), frame)
+    finally:
+        _local.pending = None
+
+
+def dispatch_queue(queue: Queue) -> int:
+    """Give waiting chats to available agents per the queue's routing mode. Returns how many."""
+    from handoff_hub.transitions import TransitionError, assign_conversation
+
+    if queue.routing_mode == RoutingMode.MANUAL:
+        return 0
+    assigned = 0
+    for conversation_id in waiting_conversations(queue.pk):
+        agent = pick_agent(queue)
+        if agent is None:
+            break
+        try:
+            assign_conversation(conversation_id, agent.user)
+            assigned += 1
+        except TransitionError as error:
+            # Someone claimed it first or the agent filled up meanwhile: move on.
+            logger.info("Dispatch skipped conversation %s: %s", conversation_id, error)
+    return assigned
+
+
+def pick_agent(queue: Queue) -> AgentProfile | None:
+    """The online agent of `queue` with free capacity who should get the next chat."""
+    candidates = (
+        AgentProfile.objects.filter(queues=queue, status=AgentStatus.ONLINE)
+        .select_related("user")
+        .annotate(
+            busy=Count(
+                "user__assigned_conversations",
+                filter=Q(user__assigned_conversations__status=ConversationStatus.ASSIGNED),
+            )
+        )
+    )
+    free = [a for a in candidates if a.busy < a.capacity]
+    if not free:
+        return None
+    never = 0.0
+
+    def last_assigned(agent: AgentProfile) -> float:
+        return agent.last_assigned_at.timestamp() if agent.last_assigned_at else never
+
+    if queue.routing_mode == RoutingMode.ROUND_ROBIN:
+        return min(free, key=lambda a: (last_assigned(a), a.pk))
+    return min(free, key=lambda a: (a.busy / a.capacity, last_assigned(a), a.pk))

@@ -1,0 +1,68 @@
+"""Parsing and checking client WebSocket frames: bad input gets an error frame, never a crash."""
+
+import json
+
+from django.conf import settings
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, ref: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def as_frame(self) -> dict:
+        frame = {"type": "error", "code": self.code, "message": self.message}
+        if self.ref is not None:
+            frame["ref"] = self.ref
+        return frame
+
+
+def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
+    if text_data is None:
+        raise FrameError("bad_frame", "Frames must be JSON text.")
+    if len(text_data.encode("utf-8", "surrogatepass")) > settings.HUB["MAX_FRAME_BYTES"]:
+        raise FrameError("frame_too_large", "Frame is larger than the hub accepts.")
+    try:
+        frame = json.loads(text_data)
+    except ValueError:
+        raise FrameError("bad_json", "Frame is not valid JSON.") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise FrameError("bad_frame", "Frame must be a JSON object with a string 'type'.")
+    return frame
+
+
+def optional_str(frame: dict, key: str, max_len: int) -> str | None:
+    value = frame.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise FrameError("bad_field", f"'{key}' must be a string of at most {max_len} characters.")
+    return value
+
+
+def message_text(frame: dict) -> str:
+    text = frame.get("text")
+    limit = settings.HUB["MAX_MESSAGE_CHARS"]
+    if not isinstance(text, str) or not text.strip():
+        raise FrameError("empty_message", "A message needs some text.", frame_ref(frame))
+    if len(text) > limit:
+        raise FrameError(
+            "message_too_long", f"Messages are limited to {limit} characters.", frame_ref(frame)
+        )
+    return text
+
+
+def non_negative_int(frame: dict, key: str) -> int:
+    value = frame.get(key, 0)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise FrameError("bad_field", f"'{key}' must be a non-negative integer.")
+    return value
+
+
+def frame_ref(frame: dict) -> str | None:
+    ref = frame.get("client_id")
+    return ref if isinstance(ref, str) and len(ref) <= 64 else None

@@ -1,0 +1,269 @@
+/* Handoff Hub chat widget: embed with one <script src=".../static/widget/widget.js"> tag.
+ * Data attributes: data-hub-url, data-title, data-color, data-greeting, data-position.
+ * Everything users or bots write is rendered as text (never as HTML). */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var cfg = {
+    hubUrl: (script && script.dataset.hubUrl) || (script ? new URL(script.src).origin : location.origin),
+    title: (script && script.dataset.title) || "Chat with us",
+    color: (script && script.dataset.color) || "#1f6feb",
+    greeting: (script && script.dataset.greeting) || "",
+    position: (script && script.dataset.position) || "right",
+  };
+  var STORE_KEY = "handoffhub:" + cfg.hubUrl;
+  var state = loadState();
+  state.lastSeq = 0; // a fresh page shows nothing yet: restore the whole history
+  var socket = null, helloDone = false, retry = 0, pending = {}, listeners = {};
+  // Seqs seen above state.lastSeq (which is the highest seq with no gap below it): live events
+  // and the replay may overlap or arrive out of order, and must each show exactly once.
+  var seen = {};
+
+  function loadState() {
+    try { return JSON.parse(localStorage.getItem(STORE_KEY)) || { token: null, lastSeq: 0 }; }
+    catch (e) { return { token: null, lastSeq: 0 }; }
+  }
+  function saveState() { try { localStorage.setItem(STORE_KEY, JSON.stringify(state)); } catch (e) {} }
+  function emit(name, data) { (listeners[name] || []).forEach(function (fn) { fn(data); }); }
+  function uid() { return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/-/g, ""); }
+
+  // ---- DOM (inside a shadow root so the host page's CSS can't break us) ----
+  var host = document.createElement("div");
+  host.id = "handoff-hub-widget";
+  document.body.appendChild(host);
+  var root = host.attachShadow({ mode: "open" });
+  var css = document.createElement("link");
+  css.rel = "stylesheet";
+  css.href = cfg.hubUrl + "/static/widget/widget.css";
+  root.appendChild(css);
+  var wrap = el("div", "hh-wrap hh-" + cfg.position);
+  wrap.style.setProperty("--hh-color", cfg.color);
+  root.appendChild(wrap);
+  var launcher = el("button", "hh-launcher");
+  launcher.type = "button";
+  launcher.setAttribute("aria-label", "Open chat");
+  launcher.textContent = "💬";
+  var panel = el("section", "hh-panel");
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-label", cfg.title);
+  panel.hidden = true;
+  var header = el("header", "hh-header");
+  var titleEl = el("h2", "hh-title"); titleEl.textContent = cfg.title;
+  var statusEl = el("p", "hh-status"); statusEl.setAttribute("data-testid", "hh-status");
+  var closeBtn = el("button", "hh-close"); closeBtn.type = "button"; closeBtn.textContent = "×";
+  closeBtn.setAttribute("aria-label", "Close chat");
+  header.append(titleEl, statusEl, endBtn, closeBtn);
+  var log = el("ol", "hh-log");
+  log.setAttribute("aria-live", "polite");
+  log.setAttribute("data-testid", "hh-log");
+  var typingEl = el("p", "hh-typing"); typingEl.hidden = true;
+  var queueEl = el("p", "hh-queue"); queueEl.hidden = true;
+  queueEl.setAttribute("role", "status"); queueEl.setAttribute("data-testid", "hh-queue");
+  var endBtn = el("button", "hh-end"); endBtn.type = "button"; endBtn.textContent = "End chat";
+  var ratingEl = el("div", "hh-rating"); ratingEl.hidden = true;
+  ratingEl.setAttribute("data-testid", "hh-rating");
+  var ratingLabel = el("p"); ratingLabel.textContent = "How was this conversation?";
+  ratingEl.appendChild(ratingLabel);
+  [1, 2, 3, 4, 5].forEach(function (n) {
+    var star = el("button", "hh-star"); star.type = "button"; star.textContent = "★";
+    star.setAttribute("aria-label", n + " out of 5");
+    star.addEventListener("click", function () { sendFrame({ type: "rate", score: n, comment: ratingComment.value }); });
+    ratingEl.appendChild(star);
+  });
+  var ratingComment = el("input", "hh-comment"); ratingComment.placeholder = "Anything to add? (optional)";
+  ratingComment.setAttribute("aria-label", "Comment"); ratingComment.maxLength = 2000;
+  ratingEl.appendChild(ratingComment);
+  var form = el("form", "hh-composer");
+  var input = el("input", "hh-input");
+  input.type = "text"; input.maxLength = 4000; input.placeholder = "Type a message…";
+  input.setAttribute("aria-label", "Message");
+  var sendBtn = el("button", "hh-send"); sendBtn.type = "submit"; sendBtn.textContent = "Send";
+  form.append(input, sendBtn);
+  panel.append(header, queueEl, log, typingEl, ratingEl, form);
+  wrap.append(panel, launcher);
+
+  function el(tag, cls) { var e = document.createElement(tag); if (cls) e.className = cls; return e; }
+
+  launcher.addEventListener("click", function () { panel.hidden ? open() : close(); });
+  closeBtn.addEventListener("click", close);
+  endBtn.addEventListener("click", function () { sendFrame({ type: "end" }); showRating(); });
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = input.value.trim();
+    if (text) { send(text); input.value = ""; }
+  });
+  var typingTimer = null;
+  input.addEventListener("input", function () {
+    sendFrame({ type: "typing", active: true });
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(function () { sendFrame({ type: "typing", active: false }); }, 1500);
+  });
+
+  function open() {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    if (!socket) connect();
+    if (cfg.greeting && !log.children.length) renderSystem(cfg.greeting);
+    input.focus();
+  }
+  function close() { panel.hidden = true; launcher.setAttribute("aria-expanded", "false"); }
+
+  // ---- Connection: hello with our token and last seq; the hub replays what we missed ----
+  function connect() {
+    var url = cfg.hubUrl.replace(/^http/, "ws") + "/ws/chat/";
+    socket = new WebSocket(url);
+    helloDone = false;
+    setStatus("Connecting…", "connecting");
+    socket.onopen = function () {
+      retry = 0;
+      socket.send(JSON.stringify({
+        type: "hello", token: state.token, last_seq: state.lastSeq,
+        metadata: { page_url: location.href, user: window.HandoffHubUser || null },
+      }));
+    };
+    socket.onmessage = function (ev) { handle(JSON.parse(ev.data)); };
+    socket.onclose = function () {
+      helloDone = false;
+      setStatus("Reconnecting…", "reconnecting");
+      var delay = Math.min(10000, 500 * Math.pow(2, retry++));
+      setTimeout(connect, delay);
+    };
+  }
+  function sendFrame(frame) {
+    if (socket && socket.readyState === 1 && helloDone) { socket.send(JSON.stringify(frame)); return true; }
+    return false;
+  }
+  function flushPending() {
+    Object.keys(pending).forEach(function (id) { sendFrame(pending[id].frame); });
+  }
+
+  function handle(frame) {
+    switch (frame.type) {
+      case "welcome":
+        if (state.token !== frame.token) { state.token = frame.token; state.lastSeq = 0; saveState(); }
+        helloDone = true;
+        setStatus(statusText(frame.status), frame.status);
+        flushPending();
+        break;
+      case "message": renderMessage(frame); break;
+      case "ack": markDelivered(frame.client_id, frame.seq); break;
+      case "status":
+        setStatus(statusText(frame.status), frame.status); emit("status", frame);
+        if (frame.status === "resolved") showRating();
+        break;
+      case "queue": showQueue(frame); emit("queue-position", frame); break;
+      case "rated": ratingEl.textContent = "Thanks for your feedback!"; break;
+      case "typing": typingEl.hidden = !frame.active; typingEl.textContent = frame.active ? "Typing…" : ""; break;
+      case "error":
+        if (frame.code === "invalid_token") { state = { token: null, lastSeq: 0 }; seen = {}; saveState(); log.textContent = ""; socket.close(); }
+        else if (frame.ref && pending[frame.ref]) { markFailed(frame.ref, frame.message); }
+        break;
+    }
+  }
+
+  function statusText(status) {
+    return { bot: "Virtual assistant", queued: "Waiting for an agent…", assigned: "Chatting with our team",
+             resolved: "Conversation resolved" }[status] || "";
+  }
+  function setStatus(text, kind) {
+    statusEl.textContent = text; wrap.dataset.status = kind;
+    if (kind !== "queued") queueEl.hidden = true;
+  }
+  function showQueue(f) {
+    queueEl.hidden = false;
+    var wait = f.eta_seconds == null ? "No agents are online right now — we'll answer as soon as someone is back."
+      : f.eta_seconds === 0 ? "An agent will be with you any moment."
+      : "Estimated wait: about " + Math.max(1, Math.round(f.eta_seconds / 60)) + " min.";
+    queueEl.textContent = "You are number " + f.position + " in the queue. " + wait;
+  }
+  function showRating() {
+    ratingEl.hidden = false;
+  }
+
+  // ---- Rendering ----
+  function renderMessage(m) {
+    if (m.seq <= state.lastSeq || seen[m.seq]) return;
+    if (m.sender === "customer" && m.client_id && pending[m.client_id]) {
+      markDelivered(m.client_id, m.seq); return;
+    }
+    markSeen(m.seq);
+    if (m.sender === "system") { renderSystem(m.text, m.seq); if (m.data && m.data.event === "agent_joined") emit("agent-assigned", m.data); if (m.data && m.data.event === "queued") emit("handoff", m.data); return; }
+    var li = el("li", "hh-msg hh-" + m.sender);
+    if (m.sender !== "customer") {
+      var who = el("span", "hh-who");
+      who.textContent = m.sender === "agent" ? (m.agent_name || "Agent") : "Assistant";
+      li.appendChild(who);
+    }
+    var body = el("p", "hh-text"); body.textContent = m.text || ""; li.appendChild(body);
+    var data = m.data || {};
+    if (data.image) { var img = el("img", "hh-image"); img.src = safeUrl(data.image); img.alt = ""; li.appendChild(img); }
+    var buttons = data.buttons || data.quick_replies || [];
+    if (buttons.length) {
+      var row = el("div", "hh-buttons");
+      buttons.forEach(function (b) {
+        var btn = el("button", "hh-button"); btn.type = "button"; btn.textContent = b.title || b.payload;
+        btn.addEventListener("click", function () { send(b.payload || b.title, b.title); });
+        row.appendChild(btn);
+      });
+      li.appendChild(row);
+    }
+    place(li, m.seq);
+    emit("message", m);
+  }
+  function renderSystem(text, seq) {
+    var li = el("li", "hh-msg hh-system"); li.textContent = text; place(li, seq);
+  }
+  function markSeen(seq) {
+    seen[seq] = true;
+    while (seen[state.lastSeq + 1]) { delete seen[state.lastSeq + 1]; state.lastSeq += 1; }
+    saveState();
+  }
+  // Keep the log in seq order even when a message arrives late.
+  function place(li, seq) {
+    if (seq) {
+      li.dataset.seq = seq;
+      var items = log.children;
+      for (var i = 0; i < items.length; i++) {
+        var other = Number(items[i].dataset.seq || 0);
+        if (other > seq) { log.insertBefore(li, items[i]); return; }
+      }
+    }
+    log.appendChild(li);
+    li.scrollIntoView({ block: "end" });
+  }
+  function safeUrl(url) { return /^(https?:|\/)/i.test(url) ? url : ""; }
+
+  function send(text, shown) {
+    var id = uid();
+    var li = el("li", "hh-msg hh-customer hh-pending");
+    li.dataset.clientId = id;
+    var body = el("p", "hh-text"); body.textContent = shown || text; li.appendChild(body);
+    var st = el("span", "hh-delivery"); st.textContent = "Sending…"; li.appendChild(st);
+    log.appendChild(li);
+    li.scrollIntoView({ block: "end" });
+    pending[id] = { frame: { type: "message", client_id: id, text: text }, li: li };
+    sendFrame(pending[id].frame);
+  }
+  function markDelivered(clientId, seq) {
+    var p = pending[clientId];
+    if (!p) return;
+    delete pending[clientId];
+    p.li.classList.remove("hh-pending");
+    p.li.dataset.seq = seq;
+    p.li.querySelector(".hh-delivery").textContent = "Delivered";
+    markSeen(seq);
+  }
+  function markFailed(clientId, reason) {
+    var p = pending[clientId];
+    delete pending[clientId];
+    p.li.classList.add("hh-failed");
+    p.li.querySelector(".hh-delivery").textContent = reason || "Not sent";
+  }
+
+  window.HandoffHub = {
+    open: open, close: close, send: function (t) { open(); send(t); },
+    reset: function () { state = { token: null, lastSeq: 0 }; seen = {}; saveState(); log.textContent = ""; if (socket) socket.close(); },
+    on: function (name, fn) { (listeners[name] = listeners[name] || []).push(fn); },
+  };
+  if (state.token) open(); // a chat in progress reopens across reloads
+})();

@@ -1,0 +1,106 @@
+"""Fixtures for driving the hub over real WebSockets (Channels' communicator, full ASGI app)."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from handoff_hub.asgi import application
+from handoff_hub.models import AgentProfile, Queue
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture
+def make_agent(db):
+    def make(username: str = "alex", capacity: int = 3, supervisor: bool = False):
+        queue, _ = Queue.objects.get_or_create(name="Support", defaults={"is_default": True})
+        user = get_user_model().objects.create_user(username, password="pw-" + username)
+        profile = AgentProfile.objects.create(
+            user=user, display_name=username.title(), capacity=capacity, is_supervisor=supervisor
+        )
+        profile.queues.add(queue)
+        return user
+
+    return make
+
+
+def session_cookie_for(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+class Peer:
+    """One WebSocket client with a buffer of everything it received."""
+
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.communicator = communicator
+        self.received: list[dict] = []
+
+    async def send(self, frame: dict) -> None:
+        await self.communicator.send_json_to(frame)
+
+    async def next(self, timeout: float = 5) -> dict:
+        frame = await self.communicator.receive_json_from(timeout=timeout)
+        self.received.append(frame)
+        return frame
+
+    async def until(self, predicate, timeout: float = 10, seen: bool = False) -> dict:
+        """Read frames until one matches `predicate`; fail if none does in time.
+
+        With `seen=True` a frame already received earlier also counts (order-independent).
+        """
+        if seen:
+            for frame in self.received:
+                if predicate(frame):
+                    return frame
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"No matching frame; got {self.received[-10:]}")
+            try:
+                frame = await self.next(timeout=remaining)
+            except TimeoutError:
+                raise AssertionError(f"No matching frame; got {self.received[-10:]}") from None
+            if predicate(frame):
+                return frame
+
+    async def quiet(self, timeout: float = 0.3) -> bool:
+        return await self.communicator.receive_nothing(timeout=timeout)
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+async def customer(token: str | None = None, last_seq: int = 0) -> tuple[Peer, dict]:
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[ORIGIN])
+    connected, _ = await communicator.connect()
+    assert connected
+    peer = Peer(communicator)
+    await peer.send({"type": "hello", "token": token, "last_seq": last_seq})
+    welcome = await peer.until(lambda f: f["type"] == "welcome")
+    return peer, welcome
+
+
+async def agent(user) -> Peer:
+    cookie = await database_sync_to_async(session_cookie_for)(user)
+    communicator = WebsocketCommunicator(
+        application, "/ws/console/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    peer = Peer(communicator)
+    await peer.until(lambda f: f["type"] == "snapshot")
+    return peer
+
+
+async def say(peer: Peer, text: str, client_id: str) -> dict:
+    """Send a customer message and wait for its acknowledgement."""
+    await peer.send({"type": "message", "client_id": client_id, "text": text})
+    return await peer.until(lambda f: f["type"] == "ack" and f["client_id"] == client_id)
