@@ -216,10 +216,6 @@ class Assistant:
                 excluded.add(name)
                 continue
             excluded.clear()
-            if outcome == "failed":
-                continue
-            if tracker.latest_action == "action_listen":
-                return  # the action itself ended the turn (session start, clarified fallback)
         tracker.update(ev.action("action_listen"))
 
     def _run(self, action_event: dict, name: str, context: ActionContext) -> str:

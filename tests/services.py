@@ -137,7 +137,9 @@ def main(argv: list[str]) -> int:
         return 2
     with running_services() as urls:
         print(f"PostgreSQL at {urls['DATABASE_URL']}, Redis at {urls['REDIS_URL']}", flush=True)
-        env = {**os.environ, **urls, "HUB_TEST_PROFILE": "prod"}
+        # Worker threads close their connections after each use, so the test database can be
+        # dropped at the end.
+        env = {**os.environ, **urls, "HUB_TEST_PROFILE": "prod", "DB_CONN_MAX_AGE": "0"}
         return subprocess.call(argv, env=env)
 
 

@@ -158,7 +158,9 @@
     }));
     section(box, "Slots", Object.entries(ctx.slots || {}).map(function (kv) { return [kv[0], JSON.stringify(kv[1])]; }));
     if (ctx.active_flow) section(box, "Active flow", [["Flow", ctx.active_flow]]);
-    section(box, "Customer", Object.entries(f.customer_metadata || {}).map(function (kv) {
+    section(box, "Customer", Object.entries(f.customer_metadata || {}).filter(function (kv) {
+      return kv[1] !== null && kv[1] !== "";
+    }).map(function (kv) {
       return [kv[0], typeof kv[1] === "string" ? kv[1] : JSON.stringify(kv[1])];
     }));
   }
@@ -183,6 +185,8 @@
     if (!text || !current) return;
     var id = crypto.randomUUID ? crypto.randomUUID().replace(/-/g, "") : String(Date.now());
     send({ type: "reply", conversation: current, client_id: id, text: text });
+    send({ type: "typing", conversation: current, active: false });
+    clearTimeout(typingTimer);
     input.value = "";
   });
   var typingTimer = null;

@@ -42,7 +42,16 @@
   var launcher = el("button", "hh-launcher");
   launcher.type = "button";
   launcher.setAttribute("aria-label", "Open chat");
-  launcher.textContent = "💬";
+  // An inline SVG speech bubble: no icon font or emoji font needed on the host page.
+  var svgNS = "http://www.w3.org/2000/svg";
+  var icon = document.createElementNS(svgNS, "svg");
+  icon.setAttribute("viewBox", "0 0 24 24"); icon.setAttribute("width", "28"); icon.setAttribute("height", "28");
+  icon.setAttribute("aria-hidden", "true");
+  var path = document.createElementNS(svgNS, "path");
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  icon.appendChild(path);
+  launcher.appendChild(icon);
   var panel = el("section", "hh-panel");
   panel.setAttribute("role", "dialog");
   panel.setAttribute("aria-label", cfg.title);
@@ -52,6 +61,7 @@
   var statusEl = el("p", "hh-status"); statusEl.setAttribute("data-testid", "hh-status");
   var closeBtn = el("button", "hh-close"); closeBtn.type = "button"; closeBtn.textContent = "×";
   closeBtn.setAttribute("aria-label", "Close chat");
+  var endBtn = el("button", "hh-end"); endBtn.type = "button"; endBtn.textContent = "End chat";
   header.append(titleEl, statusEl, endBtn, closeBtn);
   var log = el("ol", "hh-log");
   log.setAttribute("aria-live", "polite");
@@ -59,7 +69,6 @@
   var typingEl = el("p", "hh-typing"); typingEl.hidden = true;
   var queueEl = el("p", "hh-queue"); queueEl.hidden = true;
   queueEl.setAttribute("role", "status"); queueEl.setAttribute("data-testid", "hh-queue");
-  var endBtn = el("button", "hh-end"); endBtn.type = "button"; endBtn.textContent = "End chat";
   var ratingEl = el("div", "hh-rating"); ratingEl.hidden = true;
   ratingEl.setAttribute("data-testid", "hh-rating");
   var ratingLabel = el("p"); ratingLabel.textContent = "How was this conversation?";
@@ -188,6 +197,7 @@
     }
     markSeen(m.seq);
     if (m.sender === "system") { renderSystem(m.text, m.seq); if (m.data && m.data.event === "agent_joined") emit("agent-assigned", m.data); if (m.data && m.data.event === "queued") emit("handoff", m.data); return; }
+    if (m.sender === "agent") { typingEl.hidden = true; }
     var li = el("li", "hh-msg hh-" + m.sender);
     if (m.sender !== "customer") {
       var who = el("span", "hh-who");

@@ -1,0 +1,102 @@
+"""Engine fixtures: the demo assistant, small fixture projects, and a real rasa_sdk server."""
+
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot_engine import Assistant
+from tests.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+ACTIONS_PYTHON = ROOT / ".venv-actions" / "bin" / "python"
+
+
+class Chat:
+    """One conversation with an assistant, turn by turn, as the hub would drive it."""
+
+    def __init__(self, assistant: Assistant, sender_id: str = "tester"):
+        self.assistant = assistant
+        self.sender_id = sender_id
+        self.state = None
+        self.last = None
+
+    def say(self, text: str, **kwargs):
+        self.last = self.assistant.handle(self.state, text, sender_id=self.sender_id, **kwargs)
+        self.state = self.last.tracker_state
+        return self.last
+
+    def texts(self) -> list[str]:
+        return [m.get("text") for m in self.last.messages]
+
+    def actions(self) -> list[str]:
+        return [
+            e["name"]
+            for e in self.last.events
+            if e["event"] == "action" and e["name"] not in {"action_listen", "action_session_start"}
+        ]
+
+    def tracker(self):
+        return self.assistant.new_tracker(self.sender_id, self.state)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def demo(model_dir) -> Assistant:
+    return Assistant.load(ROOT / "demo_assistant", model_dir=model_dir)
+
+
+@pytest.fixture
+def chat(demo) -> Chat:
+    return Chat(demo)
+
+
+@pytest.fixture(scope="session")
+def action_server():
+    """A real rasa_sdk action server (in its own venv) serving fixtures/sdk_actions."""
+    if not ACTIONS_PYTHON.exists():
+        pytest.fail(".venv-actions is missing: run `make actions-venv` (make test does)")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(ACTIONS_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        cwd=FIXTURES / "sdk_actions",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(FIXTURES / "sdk_actions")},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the rasa_sdk action server did not start")
+    yield url
+    process.terminate()
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def copy_project(name: str, destination: Path, endpoints: str | None = None) -> Path:
+    target = destination / name
+    shutil.copytree(FIXTURES / name, target)
+    if endpoints is not None:
+        (target / "endpoints.yml").write_text(endpoints)
+    return target
