@@ -23,6 +23,17 @@ def _step(raw, path, document: YamlDocument, where: str, messages: list) -> dict
     if not isinstance(raw, dict):
         messages.append(document.message(path, where, f"invalid step {raw!r}"))
         return None
+    if "user" in raw:  # end-to-end text; keep the text so intent can be predicted at test time
+        try:
+            text, _ = parse_annotated_example(str(raw["user"]))
+        except ValueError:
+            text = str(raw["user"])
+        return {
+            "user": raw.get("intent"),
+            "text": text,
+            "entities": {},
+            "line": document.line(*path),
+        }
     if "intent" in raw:
         entities = {}
         for item in raw.get("entities") or []:
@@ -35,17 +46,6 @@ def _step(raw, path, document: YamlDocument, where: str, messages: list) -> dict
             elif isinstance(item, str):
                 entities[item] = None
         return {"user": str(raw["intent"]), "entities": entities, "line": document.line(*path)}
-    if "user" in raw:  # end-to-end text; keep the text so intent can be predicted at test time
-        try:
-            text, _ = parse_annotated_example(str(raw["user"]))
-        except ValueError:
-            text = str(raw["user"])
-        return {
-            "user": raw.get("intent"),
-            "text": text,
-            "entities": {},
-            "line": document.line(*path),
-        }
     if "action" in raw:
         return {"action": str(raw["action"]), "line": document.line(*path)}
     if "bot" in raw:
