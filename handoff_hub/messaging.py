@@ -6,6 +6,7 @@ locked, so clients can ask for "everything after seq N" and never miss or repeat
 
 from django.db import transaction
 
+from handoff_hub import hooks
 from handoff_hub.models import Conversation, Message
 from handoff_hub.realtime import customer_group, publish_on_commit, watchers_group
 from handoff_hub.status import Sender
@@ -54,6 +55,7 @@ def append_message(
         agent=agent,
     )
     frame = serialize_message(message)
+    hooks.emit_on_commit("message.created", {**frame, "conversation": str(conversation.public_id)})
     publish_on_commit(customer_group(conversation.public_id), frame)
     publish_on_commit(
         watchers_group(conversation.public_id),

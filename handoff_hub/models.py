@@ -189,3 +189,59 @@ class PrivateNote(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class CannedResponse(models.Model):
+    """A saved reply agents insert with `/shortcut`; `{customer_name}`-style variables allowed."""
+
+    shortcut = models.SlugField(max_length=50, unique=True)
+    text = models.TextField()
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: every queue."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["shortcut"]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
+class Webhook(models.Model):
+    """An outgoing webhook: the hub POSTs signed JSON events to `url`."""
+
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=200, help_text="Signs each body with HMAC-SHA256.")
+    events = models.JSONField(
+        default=list, help_text='Event names, e.g. ["handoff.requested"]; empty: all.'
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event: str) -> bool:
+        return self.is_active and (not self.events or event in self.events)
+
+
+class WebhookDelivery(models.Model):
+    """One event to deliver to one webhook; retried with backoff until delivered or given up."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    event = models.CharField(max_length=60)
+    payload = models.JSONField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.webhook}"

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "handoff_hub.apps.HubConfig",
     "agent_console",
 ]
@@ -149,6 +150,14 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Handoff Hub API",
     "DESCRIPTION": "Conversations, handoff tickets, queues and agents of a Handoff Hub.",
     "VERSION": "0.1.0",
+    # Swagger UI files are served by us (no CDN at run time).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "handoff_hub.status.ConversationStatus",
+        "AgentStatusEnum": "handoff_hub.status.AgentStatus",
+    },
 }
 
 # The hub's own settings, one namespace, overridable from the environment.

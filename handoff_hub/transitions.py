@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from handoff_hub import hooks
 from handoff_hub.messaging import append_message, lock_conversation
 from handoff_hub.models import AgentProfile, AuditEvent, Conversation, HandoffTicket, Queue
 from handoff_hub.realtime import (
@@ -70,6 +71,7 @@ def _check(action: str, conversation: Conversation) -> str:
 
 def _move(conversation: Conversation, action: str, actor=None, **detail) -> None:
     to_status = _check(action, conversation)
+    detail_from = conversation.status
     AuditEvent.objects.create(
         conversation=conversation,
         action=action,
@@ -82,6 +84,16 @@ def _move(conversation: Conversation, action: str, actor=None, **detail) -> None
     if to_status != S.ASSIGNED:
         conversation.assigned_agent = None
     conversation.save()
+    hooks.emit_on_commit(
+        hooks.event_for_transition(action),
+        {
+            "conversation": str(conversation.public_id),
+            "action": action,
+            "from": detail_from,
+            "to": to_status,
+            "detail": detail,
+        },
+    )
     publish_conversation_on_commit(conversation.pk)
     publish_on_commit(
         customer_group(conversation.public_id), {"type": "status", "status": to_status}

@@ -1,7 +1,9 @@
 """Engine fixtures: the demo assistant, small fixture projects, and a real rasa_sdk server."""
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -72,6 +74,7 @@ def action_server():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(FIXTURES / "sdk_actions")},
+        start_new_session=True,  # sanic forks workers: stop the whole group afterwards
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -83,15 +86,22 @@ def action_server():
         except OSError:
             time.sleep(0.2)
     else:
-        process.kill()
+        _stop_group(process)
         pytest.fail("the rasa_sdk action server did not start")
     yield url
-    process.terminate()
+    _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    group = os.getpgid(process.pid)
+    os.killpg(group, signal.SIGTERM)
     try:
         process.wait(5)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)  # workers that ignored SIGTERM
+    process.wait(5)
 
 
 def copy_project(name: str, destination: Path, endpoints: str | None = None) -> Path:

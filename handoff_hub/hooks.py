@@ -1,0 +1,34 @@
+"""Domain events for outgoing webhooks: recorded in the transaction, delivered after commit."""
+
+from django.db import transaction
+from django.utils import timezone
+
+# Transition actions and the webhook event each one raises.
+TRANSITION_EVENTS = {
+    "enqueue_handoff": "handoff.requested",
+    "claim": "conversation.assigned",
+    "assign": "conversation.assigned",
+    "transfer_to_agent": "conversation.assigned",
+    "resolve": "conversation.resolved",
+    "return_to_bot": "conversation.returned_to_bot",
+}
+
+
+def event_for_transition(action: str) -> str:
+    return TRANSITION_EVENTS.get(action, f"conversation.{action}")
+
+
+def emit_on_commit(event: str, payload: dict) -> None:
+    """Queue `event` for every webhook that wants it; the deliveries commit with the change."""
+    from handoff_hub.models import Webhook, WebhookDelivery
+    from handoff_hub.webhooks.delivery import wake_worker
+
+    webhooks = [w for w in Webhook.objects.filter(is_active=True) if w.wants(event)]
+    if not webhooks:
+        return
+    now = timezone.now()
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(webhook=w, event=event, payload=payload, next_attempt_at=now)
+        for w in webhooks
+    )
+    transaction.on_commit(wake_worker)

@@ -1,0 +1,144 @@
+"""Delivering webhook events: signed JSON, retried with exponential backoff, at least once.
+
+Deliveries live in the database, so a restarted process resumes them; a delivery is claimed
+with a conditional UPDATE (a lease), so several processes never send the same attempt twice.
+Receivers de-duplicate by the event id in `X-HandoffHub-Delivery`.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from handoff_hub.models import WebhookDelivery
+
+logger = logging.getLogger(__name__)
+LEASE = timedelta(seconds=60)
+_wake = threading.Event()
+_worker: threading.Thread | None = None
+_worker_lock = threading.Lock()
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _setting(name: str, default):
+    return settings.HUB.get(name, default)
+
+
+def backoff(attempts: int) -> timedelta:
+    base = float(_setting("WEBHOOK_BACKOFF_SECONDS", 1.0))
+    return timedelta(seconds=min(300.0, base * 2 ** max(0, attempts - 1)))
+
+
+def deliver_due(limit: int = 50) -> int:
+    """Send every delivery that is due now; returns how many were attempted."""
+    now = timezone.now()
+    due = WebhookDelivery.objects.filter(
+        delivered_at=None, failed_at=None, next_attempt_at__lte=now
+    ).values_list("pk", "attempts")[:limit]
+    attempted = 0
+    for pk, attempts in list(due):
+        claimed = WebhookDelivery.objects.filter(
+            pk=pk, attempts=attempts, delivered_at=None, next_attempt_at__lte=now
+        ).update(attempts=attempts + 1, next_attempt_at=now + LEASE)
+        if claimed:
+            attempted += 1
+            _attempt(WebhookDelivery.objects.select_related("webhook").get(pk=pk))
+    return attempted
+
+
+def _attempt(delivery: WebhookDelivery) -> None:
+    body = json.dumps(
+        {
+            "id": str(delivery.event_id),
+            "event": delivery.event,
+            "created_at": delivery.created_at.isoformat(),
+            "data": delivery.payload,
+        },
+        default=str,
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 - the admin-configured webhook URL
+        delivery.webhook.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "HandoffHub-Webhooks/1",
+            "X-HandoffHub-Event": delivery.event,
+            "X-HandoffHub-Delivery": str(delivery.event_id),
+            "X-HandoffHub-Signature": signature(delivery.webhook.secret, body),
+        },
+    )
+    error = ""
+    try:
+        timeout = float(_setting("WEBHOOK_TIMEOUT_SECONDS", 5))
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            ok = 200 <= response.status < 300
+            if not ok:
+                error = f"HTTP {response.status}"
+    except urllib.error.HTTPError as failure:
+        ok, error = False, f"HTTP {failure.code}"
+    except (urllib.error.URLError, OSError, TimeoutError) as failure:
+        ok, error = False, str(failure)
+    now = timezone.now()
+    if ok:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(delivered_at=now, last_error="")
+        return
+    max_attempts = int(_setting("WEBHOOK_MAX_ATTEMPTS", 8))
+    if delivery.attempts >= max_attempts:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(failed_at=now, last_error=error)
+        logger.warning("Webhook %s gave up after %s attempts: %s", delivery.pk, max_attempts, error)
+    else:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            next_attempt_at=now + backoff(delivery.attempts), last_error=error
+        )
+
+
+def next_due_in_seconds() -> float | None:
+    upcoming = (
+        WebhookDelivery.objects.filter(delivered_at=None, failed_at=None)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if upcoming is None:
+        return None
+    return max(0.0, (upcoming - timezone.now()).total_seconds())
+
+
+def _run_worker() -> None:
+    while True:
+        wait = 5.0
+        try:
+            close_old_connections()
+            deliver_due()
+            pending = next_due_in_seconds()
+            wait = 5.0 if pending is None else min(5.0, pending)
+        except Exception:  # noqa: BLE001 - the worker must survive a database hiccup
+            logger.exception("Webhook worker pass failed")
+        finally:
+            connection.close()  # hold no connection while idle
+        _wake.wait(wait)
+        _wake.clear()
+
+
+def wake_worker() -> None:
+    """Start this process's delivery thread if needed and let it look for due deliveries now."""
+    global _worker
+    if not _setting("WEBHOOK_WORKER", True):
+        return
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_run_worker, name="webhook-worker", daemon=True)
+            _worker.start()
+    _wake.set()

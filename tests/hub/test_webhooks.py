@@ -1,0 +1,124 @@
+"""Outgoing webhooks against a real local HTTP receiver: signing, headers, retries, giving up."""
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.db import transaction
+
+from handoff_hub.messaging import lock_conversation
+from handoff_hub.models import Conversation, Webhook, WebhookDelivery
+from handoff_hub.transitions import claim_conversation, enqueue_handoff
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Receiver:
+    """A real HTTP server on loopback that records requests and answers scripted statuses."""
+
+    def __init__(self, statuses: list[int]):
+        self.statuses = list(statuses)
+        self.requests: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": self.headers, "body": body})
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float = 15) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.requests) >= count, f"got {len(self.requests)} requests, wanted {count}"
+        return self.requests
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def fast_retries(settings):
+    settings.HUB = {**settings.HUB, "WEBHOOK_BACKOFF_SECONDS": 0.05, "WEBHOOK_MAX_ATTEMPTS": 3}
+
+
+def hand_off() -> Conversation:
+    conversation = Conversation.objects.create()
+    with transaction.atomic():
+        enqueue_handoff(lock_conversation(conversation.pk), "explicit_request", {"summary": "s"})
+    return conversation
+
+
+def test_handoff_event_is_signed_and_identified(fast_retries):
+    receiver = Receiver([200])
+    Webhook.objects.create(url=receiver.url, secret="s3cret", events=["handoff.requested"])
+    conversation = hand_off()
+    request = receiver.wait_for(1)[0]
+    body, headers = request["body"], request["headers"]
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-HandoffHub-Signature"] == expected
+    assert headers["X-HandoffHub-Event"] == "handoff.requested"
+    payload = json.loads(body)
+    assert payload["id"] == headers["X-HandoffHub-Delivery"]
+    assert payload["data"]["conversation"] == str(conversation.public_id)
+    assert payload["data"]["to"] == "queued"
+    receiver.close()
+
+
+def test_only_subscribed_events_are_sent(fast_retries, make_agent):
+    receiver = Receiver([])
+    Webhook.objects.create(url=receiver.url, secret="k", events=["conversation.assigned"])
+    conversation = hand_off()
+    claim_conversation(conversation.pk, make_agent("alex"))
+    receiver.wait_for(1)
+    time.sleep(0.3)
+    assert [r["headers"]["X-HandoffHub-Event"] for r in receiver.requests] == [
+        "conversation.assigned"
+    ]
+    receiver.close()
+
+
+def test_failed_deliveries_are_retried_with_the_same_event_id(fast_retries):
+    receiver = Receiver([500, 500, 200])
+    Webhook.objects.create(url=receiver.url, secret="k", events=["handoff.requested"])
+    hand_off()
+    requests = receiver.wait_for(3)
+    ids = {r["headers"]["X-HandoffHub-Delivery"] for r in requests}
+    assert len(ids) == 1
+    delivery = WebhookDelivery.objects.get()
+    deadline = time.monotonic() + 5
+    while delivery.delivered_at is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        delivery.refresh_from_db()
+    assert delivery.attempts == 3 and delivery.delivered_at is not None
+    receiver.close()
+
+
+def test_delivery_gives_up_after_max_attempts(fast_retries):
+    receiver = Receiver([500] * 10)
+    Webhook.objects.create(url=receiver.url, secret="k", events=["handoff.requested"])
+    hand_off()
+    receiver.wait_for(3)
+    delivery = WebhookDelivery.objects.get()
+    deadline = time.monotonic() + 5
+    while delivery.failed_at is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        delivery.refresh_from_db()
+    assert delivery.failed_at is not None and delivery.last_error == "HTTP 500"
+    time.sleep(0.3)
+    assert len(receiver.requests) == 3
+    receiver.close()
