@@ -8,11 +8,14 @@ Protocol (JSON frames):
   → typing {conversation, active}
 """
 
+import asyncio
 import logging
+import time
 import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from handoff_hub import frames
 from handoff_hub.agent_actions import (
@@ -21,7 +24,7 @@ from handoff_hub.agent_actions import (
     notes_of,
     send_agent_message,
 )
-from handoff_hub.agents import set_agent_status
+from handoff_hub.agents import go_offline_if_silent, set_agent_status, touch_agent
 from handoff_hub.messaging import replay_since
 from handoff_hub.models import AgentProfile, Conversation, Queue
 from handoff_hub.presenters import conversation_summary, ticket_details
@@ -39,6 +42,15 @@ from handoff_hub.transitions import (
 logger = logging.getLogger(__name__)
 
 _ACTIVE = [ConversationStatus.QUEUED, ConversationStatus.ASSIGNED]
+TOUCH_EVERY_SECONDS = 5
+
+
+async def _offline_if_still_silent(user_id: int, grace: float) -> None:
+    await asyncio.sleep(grace)
+    try:
+        await database_sync_to_async(go_offline_if_silent)(user_id, grace)
+    except Exception:
+        logger.exception("Could not check whether agent %s went silent", user_id)
 
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):
@@ -52,17 +64,27 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             return
         self.user = user
         self.watching: set[str] = set()
+        self.last_touch = 0.0
         await self.accept()
+        await self._touch()
         await self.channel_layer.group_add(CONSOLE_GROUP, self.channel_name)
         await self.send_json({"type": "snapshot", "conversations": await self._snapshot()})
 
     async def disconnect(self, code: int) -> None:
+        user = getattr(self, "user", None)
+        if user is not None:
+            # If no console of this agent speaks up within the grace period, their chats go
+            # back to the queue: an agent who closed the laptop must not hold customers.
+            grace = settings.HUB["AGENT_SILENCE_SECONDS"]
+            asyncio.get_running_loop().create_task(_offline_if_still_silent(user.pk, grace))
         await self.channel_layer.group_discard(CONSOLE_GROUP, self.channel_name)
         for public_id in getattr(self, "watching", ()):
             await self.channel_layer.group_discard(watchers_group(public_id), self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        frame: dict = {}
         try:
+            await self._touch()
             frame = frames.parse_frame(text_data, bytes_data)
             handler = self._handlers().get(frame["type"])
             if handler is None:
@@ -101,6 +123,12 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_ping(self, frame: dict) -> None:
         await self.send_json({"type": "pong"})
+
+    async def _touch(self) -> None:
+        now = time.monotonic()
+        if now - self.last_touch > TOUCH_EVERY_SECONDS:
+            self.last_touch = now
+            await database_sync_to_async(touch_agent)(self.user)
 
     async def on_open(self, frame: dict) -> None:
         conversation = await self._visible_conversation(frame)

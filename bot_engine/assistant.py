@@ -164,9 +164,13 @@ class Assistant:
         return self._result(tracker, start, context)
 
     def return_from_human(
-        self, tracker_state: dict | None, slots: dict | None = None, sender_id: str = ""
+        self,
+        tracker_state: dict | None,
+        slots: dict | None = None,
+        sender_id: str = "",
+        response: str = "utter_back_with_bot",
     ) -> TurnResult:
-        """The human part ended: apply the agent's slots, resume, and say we're back."""
+        """The human part ended (or never started): apply slots, resume, and say `response`."""
         tracker = self.new_tracker(sender_id, tracker_state)
         start = len(tracker.events)
         context = ActionContext(tracker, self, "web")
@@ -174,7 +178,7 @@ class Assistant:
         for name, value in (slots or {}).items():
             if name in self.domain.slots:
                 tracker.update(ev.slot(name, value))
-        for event in context.utter("utter_back_with_bot"):
+        for event in context.utter(response):
             tracker.update(event)
         tracker.update(ev.action("action_listen"))
         return self._result(tracker, start, context)
@@ -216,6 +220,8 @@ class Assistant:
                 excluded.add(name)
                 continue
             excluded.clear()
+            if name == "action_session_start":
+                return  # a new session waits for the user (its events end with a listen)
         tracker.update(ev.action("action_listen"))
 
     def _run(self, action_event: dict, name: str, context: ActionContext) -> str:

@@ -20,6 +20,12 @@ DEFAULT_RESPONSES = {
         {"text": "Sorry, I couldn't understand that. Could you try saying it differently?"}
     ],
     "utter_human_handoff": [{"text": "Let me connect you to a member of our team."}],
+    "utter_human_handoff_not_available": [
+        {
+            "text": "I understand you'd like to talk to a person, but nobody from our team is "
+            "available right now. Is there anything else I can help you with?"
+        }
+    ],
 }
 
 

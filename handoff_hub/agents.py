@@ -1,5 +1,7 @@
 """Agent presence: status changes and what they trigger (dispatch, re-queueing their chats)."""
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,6 +30,18 @@ def set_agent_status(user, status: str) -> AgentProfile:
         for conversation_id in mine.values_list("pk", flat=True):
             requeue_conversation(conversation_id, user, why="agent went offline")
     return profile
+
+
+def go_offline_if_silent(user_id: int, silence_seconds: float) -> bool:
+    """Take an agent offline (re-queueing their chats) if no console of theirs spoke lately."""
+    cutoff = timezone.now() - timedelta(seconds=silence_seconds)
+    profile = AgentProfile.objects.select_related("user").filter(user_id=user_id).first()
+    if profile is None or profile.status == AgentStatus.OFFLINE:
+        return False
+    if profile.last_seen_at is not None and profile.last_seen_at > cutoff:
+        return False
+    set_agent_status(profile.user, AgentStatus.OFFLINE)
+    return True
 
 
 def touch_agent(user) -> None:

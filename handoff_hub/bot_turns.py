@@ -10,6 +10,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
+from bot_engine import Handoff
 from handoff_hub.engine import get_assistant
 from handoff_hub.messaging import append_message, lock_conversation
 from handoff_hub.models import Conversation, Message
@@ -57,6 +58,9 @@ def apply_turn_result(conversation: Conversation, result) -> list[Message]:
     from handoff_hub.transitions import enqueue_handoff
 
     said = _store_bot_output(conversation, result)
+    if result.handoff is None and result.error and settings.HUB.get("HANDOFF_ON_BOT_ERROR"):
+        # The engine already apologised; a human picks up so the chat never goes silent.
+        result.handoff = Handoff(HandoffReason.BOT_ERROR, {"error": result.error})
     if result.handoff is not None:
         context = dict(result.context or {})
         context.setdefault("handoff_detail", dict(result.handoff.detail or {}))
@@ -64,11 +68,16 @@ def apply_turn_result(conversation: Conversation, result) -> list[Message]:
     return said
 
 
-def resume_bot_after_human(conversation: Conversation, slots: dict) -> None:
-    """Called inside the return-to-bot transition with the row locked."""
+def resume_bot_after_human(
+    conversation: Conversation, slots: dict, response: str = "utter_back_with_bot"
+) -> None:
+    """The bot takes the chat back (caller holds the row lock) and says `response`."""
     try:
         result = get_assistant().return_from_human(
-            conversation.tracker_state, slots=slots, sender_id=str(conversation.public_id)
+            conversation.tracker_state,
+            slots=slots,
+            sender_id=str(conversation.public_id),
+            response=response,
         )
     except Exception:
         logger.exception("Bot engine failed to resume conversation %s", conversation.public_id)

@@ -7,6 +7,7 @@ Protocol (JSON frames):
                                             ← message / status / queue / typing / error frames
 """
 
+import json
 import logging
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -19,7 +20,12 @@ from handoff_hub.customer_actions import rate_conversation, receive_customer_mes
 from handoff_hub.messaging import replay_since
 from handoff_hub.models import Conversation
 from handoff_hub.realtime import customer_group, watchers_group
-from handoff_hub.tokens import issue_customer_token, read_customer_token
+from handoff_hub.status import FINISHED
+from handoff_hub.tokens import (
+    issue_customer_token,
+    read_customer_token,
+    verify_customer_identity,
+)
 from handoff_hub.transitions import TransitionError, end_chat_by_customer
 
 logger = logging.getLogger(__name__)
@@ -80,6 +86,17 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
         metadata = frame.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise frames.FrameError("bad_field", "'metadata' must be an object.")
+        if len(json.dumps(metadata, default=str)) > 4000:
+            raise frames.FrameError("bad_field", "'metadata' is too large.")
+        try:
+            customer_id = verify_customer_identity(frame.get("identity"))
+        except ValueError as error:
+            raise frames.FrameError("invalid_identity", str(error)) from None
+        if not token and customer_id:
+            # A verified customer continues their open chat on any device.
+            open_chat = await self._open_chat_of(customer_id)
+            if open_chat is not None:
+                token = issue_customer_token(open_chat.public_id)
         if token:
             public_id = read_customer_token(token)
             if public_id is None:
@@ -87,8 +104,12 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
             conversation = await Conversation.objects.filter(public_id=public_id).afirst()
             if conversation is None:
                 raise frames.FrameError("invalid_token", "This chat no longer exists.")
+            if customer_id and conversation.customer_id not in ("", customer_id):
+                raise frames.FrameError("invalid_identity", "This chat belongs to someone else.")
         else:
-            conversation = await Conversation.objects.acreate(customer_metadata=metadata)
+            conversation = await Conversation.objects.acreate(
+                customer_metadata=metadata, customer_id=customer_id or ""
+            )
             token = issue_customer_token(conversation.public_id)
             last_seq = 0
         if self.conversation is not None and self.conversation.pk != conversation.pk:
@@ -164,6 +185,10 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
                 },
             },
         )
+
+    async def _open_chat_of(self, customer_id: str) -> Conversation | None:
+        chats = Conversation.objects.filter(channel="web", customer_id=customer_id)
+        return await chats.exclude(status__in=FINISHED).order_by("-updated_at").afirst()
 
     def _require_conversation(self) -> Conversation:
         if self.conversation is None:

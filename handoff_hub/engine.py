@@ -5,7 +5,7 @@ import threading
 from django.conf import settings
 
 _lock = threading.Lock()
-_assistant = None
+_assistants: dict = {}
 
 
 def get_assistant():
@@ -14,13 +14,14 @@ def get_assistant():
     Imported lazily so the web process starts (and serves the console) without paying for the
     NLU libraries until the first bot turn.
     """
-    global _assistant
-    if _assistant is None:
+    path = settings.HUB["ASSISTANT_PATH"]
+    assistant = _assistants.get(path)
+    if assistant is None:
         with _lock:
-            if _assistant is None:
+            assistant = _assistants.get(path)
+            if assistant is None:
                 from bot_engine import Assistant
 
-                _assistant = Assistant.load(
-                    settings.HUB["ASSISTANT_PATH"], model_dir=settings.HUB["MODEL_DIR"]
-                )
-    return _assistant
+                assistant = Assistant.load(path, model_dir=settings.HUB["MODEL_DIR"])
+                _assistants[path] = assistant
+    return assistant

@@ -12,6 +12,7 @@ from handoff_hub.status import (
     AgentStatus,
     ConversationStatus,
     HandoffReason,
+    NoAgentBehaviour,
     RoutingMode,
     Sender,
 )
@@ -25,6 +26,15 @@ class Queue(models.Model):
     )
     is_default = models.BooleanField(
         default=False, help_text="Handoffs with no explicit queue land here."
+    )
+    # {"mon": ["09:00-17:00"], "sat": ["10:00-14:00"]}; empty means always open.
+    business_hours = models.JSONField(default=dict, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    max_waiting = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Chats waiting at most; more counts as 'queue full'."
+    )
+    no_agent_behaviour = models.CharField(
+        max_length=20, choices=NoAgentBehaviour.choices, default=NoAgentBehaviour.QUEUE
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -135,6 +145,8 @@ class HandoffTicket(models.Model):
     # What the bot knew: latest intents with confidences, slots, active flow, summary.
     bot_context = models.JSONField(default=dict, blank=True)
     summary = models.TextField(blank=True)
+    # Taken while nobody could answer (outside hours / no agents): follow up later.
+    offline = models.BooleanField(default=False)
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -170,6 +170,15 @@ HUB = {
     "MAX_FRAME_BYTES": int(os.environ.get("HUB_MAX_FRAME_BYTES", 16_384)),
     "MAX_MESSAGE_CHARS": int(os.environ.get("HUB_MAX_MESSAGE_CHARS", 4_000)),
     "DEFAULT_QUEUE": os.environ.get("HUB_DEFAULT_QUEUE", "Support"),
+    # A bot or action-server failure apologises and, if true, hands the chat to a human.
+    "HANDOFF_ON_BOT_ERROR": env_bool("HUB_HANDOFF_ON_BOT_ERROR", True),
+    # An agent whose console has been silent this long goes offline; their chats are re-queued.
+    "AGENT_SILENCE_SECONDS": int(os.environ.get("HUB_AGENT_SILENCE_SECONDS", 90)),
+    # Shared with the host site to verify customer ids (HMAC-SHA256 of the id). Empty: off.
+    "IDENTITY_SECRET": os.environ.get("HUB_IDENTITY_SECRET", ""),
+    # Outgoing webhooks.
+    "WEBHOOK_MAX_ATTEMPTS": int(os.environ.get("HUB_WEBHOOK_MAX_ATTEMPTS", 8)),
+    "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("HUB_WEBHOOK_BACKOFF_SECONDS", 1.0)),
 }
 
 LOGGING = {

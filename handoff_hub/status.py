@@ -42,6 +42,12 @@ class RoutingMode(models.TextChoices):
     ROUND_ROBIN = "round_robin", "Assign in turn"
 
 
+class NoAgentBehaviour(models.TextChoices):
+    QUEUE = "queue", "Queue anyway, with an honest wait estimate"
+    LEAVE_MESSAGE = "leave_message", "Take a message for later (offline ticket)"
+    BACK_TO_BOT = "back_to_bot", "Stay with the bot and say nobody is available"
+
+
 class HandoffReason(models.TextChoices):
     EXPLICIT_REQUEST = "explicit_request", "Customer asked for a human"
     TWO_STAGE_FALLBACK = "two_stage_fallback", "Two-stage fallback exhausted"

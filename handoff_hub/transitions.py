@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from handoff_hub import hooks
+from handoff_hub.availability import unavailable_reason
 from handoff_hub.messaging import append_message, lock_conversation
 from handoff_hub.models import AgentProfile, AuditEvent, Conversation, HandoffTicket, Queue
 from handoff_hub.realtime import (
@@ -18,7 +19,7 @@ from handoff_hub.realtime import (
     publish_conversation_on_commit,
     publish_on_commit,
 )
-from handoff_hub.status import AgentStatus, Sender
+from handoff_hub.status import AgentStatus, NoAgentBehaviour, Sender
 from handoff_hub.status import ConversationStatus as S
 
 HUMAN = frozenset({S.QUEUED, S.ASSIGNED})
@@ -41,6 +42,10 @@ TRANSITIONS: dict[str, tuple[frozenset, str]] = {
 
 SYSTEM_TEXTS = {
     "queued": "You're in the queue. A member of our team will be with you shortly.",
+    "offline": (
+        "Our team isn't available right now. Leave your message here and we'll get back to "
+        "you as soon as we can."
+    ),
     "joined": "{name} joined the chat.",
     "transferred": "You're being transferred to {target}.",
     "requeued": "Your agent had to leave; you're back in the queue.",
@@ -151,16 +156,32 @@ def enqueue_handoff(
     """
     if conversation.status != S.BOT:
         return None
-    conversation.queue = conversation.queue or default_queue()
+    queue = conversation.queue or default_queue()
+    unavailable = unavailable_reason(queue)
+    if unavailable and queue.no_agent_behaviour == NoAgentBehaviour.BACK_TO_BOT:
+        from handoff_hub.bot_turns import resume_bot_after_human
+
+        resume_bot_after_human(conversation, {}, response="utter_human_handoff_not_available")
+        return None
+    conversation.queue = queue
+    offline = bool(unavailable) and queue.no_agent_behaviour == NoAgentBehaviour.LEAVE_MESSAGE
     ticket = HandoffTicket.objects.create(
         conversation=conversation,
-        queue=conversation.queue,
+        queue=queue,
         reason=reason,
         bot_context=bot_context,
         summary=bot_context.get("summary", ""),
+        offline=offline,
     )
-    _move(conversation, "enqueue_handoff", actor, reason=reason, ticket=ticket.pk)
-    _system(conversation, "queued", "queued")
+    _move(
+        conversation,
+        "enqueue_handoff",
+        actor,
+        reason=reason,
+        ticket=ticket.pk,
+        unavailable=unavailable,
+    )
+    _system(conversation, "offline" if offline else "queued", "queued")
     return ticket
 
 

@@ -195,6 +195,8 @@
     clearTimeout(typingTimer);
     typingTimer = setTimeout(function () { send({ type: "typing", conversation: current, active: false }); }, 1500);
   });
+  // A heartbeat: the hub re-queues the chats of an agent whose console falls silent.
+  setInterval(function () { send({ type: "ping" }); }, 20000);
   if (window.Notification && Notification.permission === "default") Notification.requestPermission();
   connect();
 })();

@@ -127,6 +127,7 @@
       retry = 0;
       socket.send(JSON.stringify({
         type: "hello", token: state.token, last_seq: state.lastSeq,
+        identity: script && script.dataset.userId ? { id: script.dataset.userId, hash: script.dataset.userHash } : undefined,
         metadata: { page_url: location.href, user: window.HandoffHubUser || null },
       }));
     };
