@@ -228,3 +228,45 @@ def test_queue_positions_follow_arrival_order_with_capacity_based_estimate(make_
 )
 def test_eta_counts_capacity_not_heads(position, free, slots, handle, expected):
     assert eta_seconds(position, free, slots, handle) == expected
+
+
+def test_claim_racing_the_customer_leaving_ends_in_one_consistent_state(make_agent):
+    alex = make_agent("alex")
+    for _ in range(5):
+        conversation = handed_off()
+        results = _race(
+            [
+                lambda c=conversation: claim_conversation(c.pk, alex),
+                lambda c=conversation: end_chat_by_customer(c.pk),
+            ]
+        )
+        conversation.refresh_from_db()
+        trail = [a for a, _, _ in audit_trail(conversation)]
+        if conversation.status == S.ABANDONED:
+            assert trail == ["enqueue_handoff", "abandon"]
+            assert isinstance(results[0], TransitionError)
+        else:
+            assert conversation.status == S.CLOSED  # claimed first, then the customer left
+            assert trail == ["enqueue_handoff", "claim", "close"]
+        assert conversation.assigned_agent is None
+
+
+def test_transfer_racing_resolve_never_leaves_a_resolved_chat_assigned(make_agent):
+    alex, bea = make_agent("alex"), make_agent("bea")
+    for _ in range(5):
+        conversation = handed_off()
+        claim_conversation(conversation.pk, alex)
+        _race(
+            [
+                lambda c=conversation: transfer_to_agent(c.pk, alex, bea),
+                lambda c=conversation: resolve_conversation(c.pk, alex),
+            ]
+        )
+        conversation.refresh_from_db()
+        trail = [a for a, _, _ in audit_trail(conversation)]
+        if conversation.status == S.RESOLVED:
+            assert conversation.assigned_agent is None
+            assert trail[-1] == "resolve"
+        else:
+            assert conversation.status == S.ASSIGNED and conversation.assigned_agent == bea
+            assert trail[-1] == "transfer_to_agent"
