@@ -8,11 +8,13 @@ APT_PACKAGES := redis-server postgresql chromium nginx
 
 .PHONY: demo test test-sqlite test-prod lint setup system-packages actions-venv serve clean
 
+# The demo keeps one secret key across runs so logins and widget sessions survive restarts.
 demo: setup
+	test -s .demo-secret || $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > .demo-secret
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py setup_demo
-	$(VENV)/bin/daphne -b 127.0.0.1 -p 8000 handoff_hub.asgi:application
+	SECRET_KEY="$$(cat .demo-secret)" $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 handoff_hub.asgi:application
 
 test: system-packages setup actions-venv lint
 	$(MAKE) test-sqlite
