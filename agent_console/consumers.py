@@ -42,7 +42,16 @@ from handoff_hub.transitions import (
 logger = logging.getLogger(__name__)
 
 _ACTIVE = [ConversationStatus.QUEUED, ConversationStatus.ASSIGNED]
+_ENDED = [ConversationStatus.RESOLVED, ConversationStatus.ABANDONED, ConversationStatus.CLOSED]
 TOUCH_EVERY_SECONDS = 5
+
+
+def _come_online(user) -> str:
+    """Opening the console makes an offline agent available; 'away' is left as chosen."""
+    profile = AgentProfile.objects.get(user=user)
+    if profile.status == AgentStatus.OFFLINE:
+        profile = set_agent_status(user, AgentStatus.ONLINE)
+    return profile.status
 
 
 async def _offline_if_still_silent(user_id: int, grace: float) -> None:
@@ -67,6 +76,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         self.last_touch = 0.0
         await self.accept()
         await self._touch()
+        status = await database_sync_to_async(_come_online)(user)
+        await self.send_json({"type": "my_status", "status": status})
         await self.channel_layer.group_add(CONSOLE_GROUP, self.channel_name)
         await self.send_json({"type": "snapshot", "conversations": await self._snapshot()})
 
@@ -235,8 +246,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _snapshot(self) -> list[dict]:
-        visible = conversations_visible_to(self.user).filter(status__in=_ACTIVE)
-        return [conversation_summary(c) for c in visible.order_by("updated_at")[:500]]
+        """Active chats the agent may see, plus their most recently ended ones."""
+        visible = conversations_visible_to(self.user)
+        active = visible.filter(status__in=_ACTIVE).order_by("updated_at")[:500]
+        ended = visible.filter(status__in=_ENDED).order_by("-updated_at")[:50]
+        return [conversation_summary(c) for c in [*active, *ended]]
 
     def _transcript(self, conversation: Conversation, last_seq: int) -> dict:
         return {

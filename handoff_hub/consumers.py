@@ -31,11 +31,13 @@ from handoff_hub.transitions import TransitionError, end_chat_by_customer
 logger = logging.getLogger(__name__)
 
 
-def _receive_in_worker(conversation_id: int, text: str, client_id: str | None, ack) -> None:
+def _receive_in_worker(
+    conversation_id: int, text: str, client_id: str | None, ack, data: dict | None
+) -> None:
     """Store, acknowledge, then run the bot — in a worker thread, off the event loop."""
     close_old_connections()
     try:
-        receive_customer_message(conversation_id, text, client_id, on_stored=ack)
+        receive_customer_message(conversation_id, text, client_id, on_stored=ack, data=data)
     finally:
         close_old_connections()
 
@@ -136,6 +138,8 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
         conversation = self._require_conversation()
         text = frames.message_text(frame)
         client_id = frames.optional_str(frame, "client_id", 64)
+        # A button press sends its payload; its title is what the customer saw themselves say.
+        title = frames.optional_str(frame, "title", 200)
         loop_send = async_to_sync(self.send_json)
 
         def ack(message, created: bool) -> None:
@@ -150,7 +154,7 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
             )
 
         await sync_to_async(_receive_in_worker, thread_sensitive=False)(
-            conversation.pk, text, client_id, ack
+            conversation.pk, text, client_id, ack, {"title": title} if title else None
         )
 
     async def on_end(self, frame: dict) -> None:

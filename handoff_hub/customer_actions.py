@@ -17,7 +17,11 @@ class CustomerTurn:
 
 
 def receive_customer_message(
-    conversation_id: int, text: str, client_id: str | None = None, on_stored=None
+    conversation_id: int,
+    text: str,
+    client_id: str | None = None,
+    on_stored=None,
+    data: dict | None = None,
 ) -> CustomerTurn:
     """Store the message (once), then let the bot answer if the bot has the conversation.
 
@@ -25,7 +29,7 @@ def receive_customer_message(
     events); an ended chat is reopened with the bot. `on_stored(message, created)` runs once
     the message is committed, so a channel can acknowledge it before the bot answers.
     """
-    message, created = store_customer_message(conversation_id, text, client_id)
+    message, created = store_customer_message(conversation_id, text, client_id, data)
     if on_stored is not None:
         on_stored(message, created)
     turn = CustomerTurn(message, created)

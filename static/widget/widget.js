@@ -10,7 +10,35 @@
     color: (script && script.dataset.color) || "#1f6feb",
     greeting: (script && script.dataset.greeting) || "",
     position: (script && script.dataset.position) || "right",
+    locale: ((script && script.dataset.locale) || navigator.language || "en").slice(0, 2),
   };
+  // Every string the widget shows, per language; the host page picks one with data-locale.
+  var STRINGS = {
+    en: { open: "Open chat", close: "Close chat", end: "End chat", placeholder: "Type a message…",
+          send: "Send", message: "Message", connecting: "Connecting…", reconnecting: "Reconnecting…",
+          bot: "Virtual assistant", queued: "Waiting for an agent…", assigned: "Chatting with our team",
+          resolved: "Conversation resolved", closed: "Chat ended", assistant: "Assistant", agent: "Agent",
+          sending: "Sending…", delivered: "Delivered", notSent: "Not sent", typing: "Typing…",
+          rate: "How was this conversation?", comment: "Anything to add? (optional)",
+          thanks: "Thanks for your feedback!", position: "You are number {n} in the queue.",
+          noAgents: "No agents are online right now — we'll answer as soon as someone is back.",
+          soon: "An agent will be with you any moment.", wait: "Estimated wait: about {m} min.",
+          stars: "{n} out of 5" },
+    de: { open: "Chat öffnen", close: "Chat schließen", end: "Chat beenden", placeholder: "Nachricht eingeben…",
+          send: "Senden", message: "Nachricht", connecting: "Verbinde…", reconnecting: "Verbindung wird wiederhergestellt…",
+          bot: "Virtueller Assistent", queued: "Warte auf einen Mitarbeiter…", assigned: "Im Gespräch mit unserem Team",
+          resolved: "Gespräch abgeschlossen", closed: "Chat beendet", assistant: "Assistent", agent: "Mitarbeiter",
+          sending: "Wird gesendet…", delivered: "Zugestellt", notSent: "Nicht gesendet", typing: "Schreibt…",
+          rate: "Wie war dieses Gespräch?", comment: "Möchten Sie noch etwas sagen? (optional)",
+          thanks: "Danke für Ihr Feedback!", position: "Sie sind Nummer {n} in der Warteschlange.",
+          noAgents: "Gerade ist niemand erreichbar — wir antworten, sobald jemand da ist.",
+          soon: "Gleich ist jemand für Sie da.", wait: "Geschätzte Wartezeit: etwa {m} Min.",
+          stars: "{n} von 5" },
+  };
+  function t(key, values) {
+    var text = (STRINGS[cfg.locale] || STRINGS.en)[key] || STRINGS.en[key];
+    return text.replace(/\{(\w+)\}/g, function (m, k) { return values && k in values ? values[k] : m; });
+  }
   var STORE_KEY = "handoffhub:" + cfg.hubUrl;
   var state = loadState();
   state.lastSeq = 0; // a fresh page shows nothing yet: restore the whole history
@@ -41,7 +69,7 @@
   root.appendChild(wrap);
   var launcher = el("button", "hh-launcher");
   launcher.type = "button";
-  launcher.setAttribute("aria-label", "Open chat");
+  launcher.setAttribute("aria-label", t("open"));
   // An inline SVG speech bubble: no icon font or emoji font needed on the host page.
   var svgNS = "http://www.w3.org/2000/svg";
   var icon = document.createElementNS(svgNS, "svg");
@@ -60,8 +88,8 @@
   var titleEl = el("h2", "hh-title"); titleEl.textContent = cfg.title;
   var statusEl = el("p", "hh-status"); statusEl.setAttribute("data-testid", "hh-status");
   var closeBtn = el("button", "hh-close"); closeBtn.type = "button"; closeBtn.textContent = "×";
-  closeBtn.setAttribute("aria-label", "Close chat");
-  var endBtn = el("button", "hh-end"); endBtn.type = "button"; endBtn.textContent = "End chat";
+  closeBtn.setAttribute("aria-label", t("close"));
+  var endBtn = el("button", "hh-end"); endBtn.type = "button"; endBtn.textContent = t("end");
   header.append(titleEl, statusEl, endBtn, closeBtn);
   var log = el("ol", "hh-log");
   log.setAttribute("aria-live", "polite");
@@ -71,22 +99,22 @@
   queueEl.setAttribute("role", "status"); queueEl.setAttribute("data-testid", "hh-queue");
   var ratingEl = el("div", "hh-rating"); ratingEl.hidden = true;
   ratingEl.setAttribute("data-testid", "hh-rating");
-  var ratingLabel = el("p"); ratingLabel.textContent = "How was this conversation?";
+  var ratingLabel = el("p"); ratingLabel.textContent = t("rate");
   ratingEl.appendChild(ratingLabel);
   [1, 2, 3, 4, 5].forEach(function (n) {
     var star = el("button", "hh-star"); star.type = "button"; star.textContent = "★";
-    star.setAttribute("aria-label", n + " out of 5");
+    star.setAttribute("aria-label", t("stars", { n: n }));
     star.addEventListener("click", function () { sendFrame({ type: "rate", score: n, comment: ratingComment.value }); });
     ratingEl.appendChild(star);
   });
-  var ratingComment = el("input", "hh-comment"); ratingComment.placeholder = "Anything to add? (optional)";
+  var ratingComment = el("input", "hh-comment"); ratingComment.placeholder = t("comment");
   ratingComment.setAttribute("aria-label", "Comment"); ratingComment.maxLength = 2000;
   ratingEl.appendChild(ratingComment);
   var form = el("form", "hh-composer");
   var input = el("input", "hh-input");
-  input.type = "text"; input.maxLength = 4000; input.placeholder = "Type a message…";
-  input.setAttribute("aria-label", "Message");
-  var sendBtn = el("button", "hh-send"); sendBtn.type = "submit"; sendBtn.textContent = "Send";
+  input.type = "text"; input.maxLength = 4000; input.placeholder = t("placeholder");
+  input.setAttribute("aria-label", t("message"));
+  var sendBtn = el("button", "hh-send"); sendBtn.type = "submit"; sendBtn.textContent = t("send");
   form.append(input, sendBtn);
   panel.append(header, queueEl, log, typingEl, ratingEl, form);
   wrap.append(panel, launcher);
@@ -122,7 +150,7 @@
     var url = cfg.hubUrl.replace(/^http/, "ws") + "/ws/chat/";
     socket = new WebSocket(url);
     helloDone = false;
-    setStatus("Connecting…", "connecting");
+    setStatus(t("connecting"), "connecting");
     socket.onopen = function () {
       retry = 0;
       socket.send(JSON.stringify({
@@ -134,7 +162,7 @@
     socket.onmessage = function (ev) { handle(JSON.parse(ev.data)); };
     socket.onclose = function () {
       helloDone = false;
-      setStatus("Reconnecting…", "reconnecting");
+      setStatus(t("reconnecting"), "reconnecting");
       var delay = Math.min(10000, 500 * Math.pow(2, retry++));
       setTimeout(connect, delay);
     };
@@ -162,8 +190,8 @@
         if (frame.status === "resolved") showRating();
         break;
       case "queue": showQueue(frame); emit("queue-position", frame); break;
-      case "rated": ratingEl.textContent = "Thanks for your feedback!"; break;
-      case "typing": typingEl.hidden = !frame.active; typingEl.textContent = frame.active ? "Typing…" : ""; break;
+      case "rated": ratingEl.textContent = t("thanks"); break;
+      case "typing": typingEl.hidden = !frame.active; typingEl.textContent = frame.active ? t("typing") : ""; break;
       case "error":
         if (frame.code === "invalid_token") { state = { token: null, lastSeq: 0 }; seen = {}; saveState(); log.textContent = ""; socket.close(); }
         else if (frame.ref && pending[frame.ref]) { markFailed(frame.ref, frame.message); }
@@ -172,8 +200,7 @@
   }
 
   function statusText(status) {
-    return { bot: "Virtual assistant", queued: "Waiting for an agent…", assigned: "Chatting with our team",
-             resolved: "Conversation resolved" }[status] || "";
+    return ["bot", "queued", "assigned", "resolved", "closed"].indexOf(status) >= 0 ? t(status) : "";
   }
   function setStatus(text, kind) {
     statusEl.textContent = text; wrap.dataset.status = kind;
@@ -181,10 +208,10 @@
   }
   function showQueue(f) {
     queueEl.hidden = false;
-    var wait = f.eta_seconds == null ? "No agents are online right now — we'll answer as soon as someone is back."
-      : f.eta_seconds === 0 ? "An agent will be with you any moment."
-      : "Estimated wait: about " + Math.max(1, Math.round(f.eta_seconds / 60)) + " min.";
-    queueEl.textContent = "You are number " + f.position + " in the queue. " + wait;
+    var wait = f.eta_seconds == null ? t("noAgents")
+      : f.eta_seconds === 0 ? t("soon")
+      : t("wait", { m: Math.max(1, Math.round(f.eta_seconds / 60)) });
+    queueEl.textContent = t("position", { n: f.position }) + " " + wait;
   }
   function showRating() {
     ratingEl.hidden = false;
@@ -202,11 +229,16 @@
     var li = el("li", "hh-msg hh-" + m.sender);
     if (m.sender !== "customer") {
       var who = el("span", "hh-who");
-      who.textContent = m.sender === "agent" ? (m.agent_name || "Agent") : "Assistant";
+      who.textContent = m.sender === "agent" ? (m.agent_name || t("agent")) : t("assistant");
       li.appendChild(who);
     }
-    var body = el("p", "hh-text"); body.textContent = m.text || ""; li.appendChild(body);
+    // Bot and agent text may use a little markdown; the customer's own text stays verbatim.
+    var body = el("p", "hh-text");
+    if (m.sender === "customer") body.textContent = (m.data && m.data.title) || m.text || "";
+    else renderRichText(body, m.text || "");
+    li.appendChild(body);
     var data = m.data || {};
+    if (m.sender === "bot") applyUserInput(data);
     if (data.image) { var img = el("img", "hh-image"); img.src = safeUrl(data.image); img.alt = ""; li.appendChild(img); }
     var buttons = data.buttons || data.quick_replies || [];
     if (buttons.length) {
@@ -244,15 +276,42 @@
   }
   function safeUrl(url) { return /^(https?:|\/)/i.test(url) ? url : ""; }
 
+  // A little safe markdown: **bold**, *italic*, [text](https://…) and bare https links.
+  // Built from text nodes and elements, never from HTML strings.
+  var INLINE = /(?<![\w*])\*\*(?!\s)([^*\n]+?)\*\*(?![\w*])|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])|\[([^\]\n]+)\]\(([^)\s]+)\)|(https?:\/\/[^\s<>"]+)/g;
+  function renderRichText(container, text) {
+    var last = 0, match;
+    INLINE.lastIndex = 0;
+    while ((match = INLINE.exec(text))) {
+      container.appendChild(document.createTextNode(text.slice(last, match.index)));
+      if (match[1]) { var b = el("strong"); b.textContent = match[1]; container.appendChild(b); }
+      else if (match[2]) { var i = el("em"); i.textContent = match[2]; container.appendChild(i); }
+      else { link(container, match[3] || match[5], match[4] || match[5]); }
+      last = INLINE.lastIndex;
+    }
+    container.appendChild(document.createTextNode(text.slice(last)));
+  }
+  function link(container, label, url) {
+    if (!/^https?:\/\//i.test(url)) { container.appendChild(document.createTextNode(label)); return; }
+    var a = el("a"); a.href = url; a.textContent = label; a.target = "_blank"; a.rel = "noopener noreferrer";
+    container.appendChild(a);
+  }
+  // Rasa bots may ask the channel to hide or disable the text input (e.g. "pick a button").
+  function applyUserInput(data) {
+    var wish = (data.metadata && data.metadata.userInput) || (data.custom && data.custom.userInput);
+    form.hidden = wish === "hide";
+    input.disabled = sendBtn.disabled = wish === "disable";
+  }
+
   function send(text, shown) {
     var id = uid();
     var li = el("li", "hh-msg hh-customer hh-pending");
     li.dataset.clientId = id;
     var body = el("p", "hh-text"); body.textContent = shown || text; li.appendChild(body);
-    var st = el("span", "hh-delivery"); st.textContent = "Sending…"; li.appendChild(st);
+    var st = el("span", "hh-delivery"); st.textContent = t("sending"); li.appendChild(st);
     log.appendChild(li);
     li.scrollIntoView({ block: "end" });
-    pending[id] = { frame: { type: "message", client_id: id, text: text }, li: li };
+    pending[id] = { frame: { type: "message", client_id: id, text: text, title: shown }, li: li };
     sendFrame(pending[id].frame);
   }
   function markDelivered(clientId, seq) {
@@ -261,14 +320,14 @@
     delete pending[clientId];
     p.li.classList.remove("hh-pending");
     p.li.dataset.seq = seq;
-    p.li.querySelector(".hh-delivery").textContent = "Delivered";
+    p.li.querySelector(".hh-delivery").textContent = t("delivered");
     markSeen(seq);
   }
   function markFailed(clientId, reason) {
     var p = pending[clientId];
     delete pending[clientId];
     p.li.classList.add("hh-failed");
-    p.li.querySelector(".hh-delivery").textContent = reason || "Not sent";
+    p.li.querySelector(".hh-delivery").textContent = reason || t("notSent");
   }
 
   window.HandoffHub = {

@@ -1,0 +1,91 @@
+"""The whole journey in two browsers: bot, NLU fallback, two-stage fallback, handoff, agent,
+back to the bot, a second handoff, resolution and the customer's rating."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import screenshot
+from tests.browser.test_skeleton_journey import customer_says, login_console, open_widget
+
+pytestmark = [pytest.mark.browser]
+
+
+def test_full_journey_from_bot_to_agent_and_back(live_hub, new_context):
+    live_hub.create_agent("sam", "sam-pass-1", name="Sam")
+    live_hub.manage(
+        "shell",
+        "-c",
+        "from handoff_hub.models import CannedResponse; CannedResponse.objects.get_or_create("
+        "shortcut='thanks', defaults={'text': 'Thanks for waiting, I am {agent_name}.'})",
+    )
+    console = new_context().new_page()
+    login_console(console, live_hub.url, "sam", "sam-pass-1")
+    customer_page = new_context().new_page()
+    widget = open_widget(customer_page, live_hub.url)
+
+    customer_says(widget, "what are your opening hours?")
+    expect(widget.locator(".hh-msg.hh-bot").last).to_contain_text("Monday to Saturday")
+
+    # NLU fallback → "did you mean" → no → rephrase → still unclear → no → handoff.
+    customer_says(widget, "blorp snarf wibble")
+    expect(widget.locator(".hh-msg.hh-bot").last).to_contain_text("Did you mean")
+    widget.locator(".hh-msg.hh-bot").last.locator("button", has_text="No").click()
+    expect(widget.locator(".hh-msg.hh-bot").last).to_contain_text("other words")
+    customer_says(widget, "zorg quux")
+    expect(widget.locator(".hh-msg.hh-bot").last).to_contain_text("Did you mean")
+    widget.locator(".hh-msg.hh-bot").last.locator("button", has_text="No").click()
+    expect(widget.locator(".hh-status")).to_have_text("Waiting for an agent…")
+
+    chat = console.locator("#conversation-list li").first
+    expect(chat).to_contain_text("two stage fallback")
+    chat.click()
+    expect(console.locator("#context")).to_contain_text("Two-stage fallback exhausted")
+    expect(console.locator("#context")).to_contain_text("zorg quux")
+    expect(console.locator("#transcript")).to_contain_text("blorp snarf wibble")
+    console.keyboard.press("Alt+c")  # claim
+    expect(widget.locator(".hh-log")).to_contain_text("Sam joined the chat.")
+
+    console.fill("#reply", "/tha")
+    expect(console.locator("#canned")).to_contain_text("/thanks")
+    console.press("#reply", "Tab")
+    expect(console.locator("#reply")).to_have_value("Thanks for waiting, I am Sam.")
+    console.press("#reply", "Enter")
+    expect(widget.locator(".hh-msg.hh-agent").last).to_contain_text("I am Sam")
+
+    console.keyboard.press("Alt+n")
+    console.fill("#reply", "Customer typed gibberish twice, probably a bot test")
+    console.press("#reply", "Enter")
+    expect(console.locator("#transcript li.note")).to_contain_text("probably a bot test")
+    console.keyboard.press("Alt+n")
+    customer_says(widget, "ok thanks, I'm fine now")
+    expect(console.locator("#transcript")).to_contain_text("I'm fine now")
+    screenshot(console, "console-journey-desktop")
+
+    console.click("#return-to-bot")
+    expect(widget.locator(".hh-status")).to_have_text("Virtual assistant")
+    expect(widget.locator(".hh-msg.hh-bot").last).to_contain_text("back with the Northwind")
+    customer_says(widget, "how long does shipping take?")
+    expect(widget.locator(".hh-msg.hh-bot").last).to_contain_text("Standard delivery")
+
+    customer_says(widget, "actually, can I speak to a person?")
+    expect(widget.locator(".hh-status")).to_have_text("Waiting for an agent…")
+    console.click("[data-tab=queue]")
+    console.locator("#conversation-list li").first.click()
+    console.click("#claim")
+    expect(widget.locator(".hh-status")).to_have_text("Chatting with our team")
+    console.click("#resolve")
+    expect(widget.locator(".hh-status")).to_have_text("Conversation resolved")
+    rating = widget.locator("[data-testid=hh-rating]")
+    expect(rating).to_be_visible()
+    rating.locator(".hh-comment").fill("Sam was great")
+    rating.locator("button[aria-label='5 out of 5']").click()
+    expect(rating).to_contain_text("Thanks for your feedback!")
+    assert customer_page.evaluate("window.__xss") is None
+    assert "probably a bot test" not in widget.locator(".hh-log").inner_text()
+    stored = live_hub.manage(
+        "shell",
+        "-c",
+        "from handoff_hub.models import Conversation as C; "
+        "c = C.objects.exclude(rating=None).get(); print(c.rating, c.rating_comment, c.status)",
+    )
+    assert stored.strip().splitlines()[-1] == "5 Sam was great resolved"
