@@ -7,6 +7,8 @@ app_name = "agent_console"
 
 urlpatterns = [
     path("", views.console, name="console"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/data", views.dashboard_data, name="dashboard-data"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="agent_console/login.html"),

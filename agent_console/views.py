@@ -1,10 +1,31 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from agent_console.dashboard import dashboard_figures
 from handoff_hub.agent_actions import is_supervisor
 from handoff_hub.models import AgentProfile, CannedResponse, Conversation, Queue
 from handoff_hub.status import ConversationStatus
+
+
+def supervisor_required(view):
+    @login_required
+    def check(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not is_supervisor(request.user):
+            return render(request, "agent_console/not_an_agent.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return check
+
+
+@supervisor_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "agent_console/dashboard.html", {"figures": dashboard_figures()})
+
+
+@supervisor_required
+def dashboard_data(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(dashboard_figures())
 
 
 @login_required

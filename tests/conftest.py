@@ -1,4 +1,5 @@
-"""Suite-wide settings: which profile runs (SQLite + memory, or PostgreSQL + Redis)."""
+"""Suite-wide settings: which profile runs (SQLite + memory, or PostgreSQL + Redis), and
+fixtures every area uses."""
 
 import os
 
@@ -20,3 +21,22 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def make_agent(db):
+    """A user with an agent profile serving the default Support queue."""
+    from django.contrib.auth import get_user_model
+
+    from handoff_hub.models import AgentProfile, Queue
+
+    def make(username: str = "alex", capacity: int = 3, supervisor: bool = False):
+        queue, _ = Queue.objects.get_or_create(name="Support", defaults={"is_default": True})
+        user = get_user_model().objects.create_user(username, password="pw-" + username)
+        profile = AgentProfile.objects.create(
+            user=user, display_name=username.title(), capacity=capacity, is_supervisor=supervisor
+        )
+        profile.queues.add(queue)
+        return user
+
+    return make

@@ -239,6 +239,7 @@
     li.appendChild(body);
     var data = m.data || {};
     if (m.sender === "bot") applyUserInput(data);
+    if (data.custom) emit("custom", data.custom);  // custom payloads are for the host page
     if (data.image) { var img = el("img", "hh-image"); img.src = safeUrl(data.image); img.alt = ""; li.appendChild(img); }
     var buttons = data.buttons || data.quick_replies || [];
     if (buttons.length) {

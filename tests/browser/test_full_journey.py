@@ -89,3 +89,14 @@ def test_full_journey_from_bot_to_agent_and_back(live_hub, new_context):
         "c = C.objects.exclude(rating=None).get(); print(c.rating, c.rating_comment, c.status)",
     )
     assert stored.strip().splitlines()[-1] == "5 Sam was great resolved"
+
+
+def test_supervisor_dashboard_draws_live_charts(live_hub, new_context):
+    live_hub.manage("create_agent", "vera", "--password", "vera-pass-1", "--supervisor")
+    page = new_context().new_page()
+    login_console(page, live_hub.url, "vera", "vera-pass-1")
+    page.click("text=Dashboard")
+    expect(page.locator("#chart-hourly rect")).to_have_count(24)
+    expect(page.locator("#chart-waiting rect").first).to_be_visible()
+    expect(page.locator("#updated")).to_contain_text("Updated")
+    screenshot(page, "dashboard-desktop")

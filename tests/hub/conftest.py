@@ -2,30 +2,13 @@
 
 import asyncio
 
-import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from handoff_hub.asgi import application
-from handoff_hub.models import AgentProfile, Queue
 
 ORIGIN = (b"origin", b"http://localhost")
-
-
-@pytest.fixture
-def make_agent(db):
-    def make(username: str = "alex", capacity: int = 3, supervisor: bool = False):
-        queue, _ = Queue.objects.get_or_create(name="Support", defaults={"is_default": True})
-        user = get_user_model().objects.create_user(username, password="pw-" + username)
-        profile = AgentProfile.objects.create(
-            user=user, display_name=username.title(), capacity=capacity, is_supervisor=supervisor
-        )
-        profile.queues.add(queue)
-        return user
-
-    return make
 
 
 def session_cookie_for(user) -> bytes:
