@@ -29,6 +29,17 @@ from handoff_hub.tokens import (
 from handoff_hub.transitions import TransitionError, end_chat_by_customer
 
 logger = logging.getLogger(__name__)
+SILENCE_PAYLOAD = "/silence_timeout"
+
+
+def _bot_handles_silence(conversation_id: int) -> bool:
+    from handoff_hub.engine import get_assistant
+    from handoff_hub.status import ConversationStatus
+
+    status = Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True)
+    if status.first() != ConversationStatus.BOT:
+        return False
+    return "silence_timeout" in get_assistant().domain.intent_names
 
 
 def _receive_in_worker(
@@ -75,6 +86,7 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
             "message": self.on_message,
             "typing": self.on_typing,
             "end": self.on_end,
+            "silence": self.on_silence,
             "rate": self.on_rate,
             "ping": self.on_ping,
         }
@@ -155,6 +167,20 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
 
         await sync_to_async(_receive_in_worker, thread_sensitive=False)(
             conversation.pk, text, client_id, ack, {"title": title} if title else None
+        )
+
+    async def on_silence(self, frame: dict) -> None:
+        """The customer went quiet: a bot that knows `silence_timeout` may check in."""
+        conversation = self._require_conversation()
+        if not await sync_to_async(_bot_handles_silence)(conversation.pk):
+            return
+        client_id = frames.optional_str(frame, "client_id", 64)
+        await sync_to_async(_receive_in_worker, thread_sensitive=False)(
+            conversation.pk,
+            SILENCE_PAYLOAD,
+            client_id,
+            lambda message, created: None,
+            {"event": "silence_timeout", "hidden": True},
         )
 
     async def on_end(self, frame: dict) -> None:

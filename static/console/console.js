@@ -192,6 +192,7 @@
       li.appendChild(who);
     }
     var shown = m.data && m.data.title ? m.data.title + " (" + m.text + ")" : m.text;
+    if (m.data && m.data.event === "silence_timeout") { li.className = "system"; shown = "The customer went quiet."; li.textContent = ""; }
     li.appendChild(document.createTextNode(shown || ""));
     var buttons = (m.data && (m.data.buttons || m.data.quick_replies)) || [];
     if (buttons.length) {

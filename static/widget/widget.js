@@ -11,6 +11,8 @@
     greeting: (script && script.dataset.greeting) || "",
     position: (script && script.dataset.position) || "right",
     locale: ((script && script.dataset.locale) || navigator.language || "en").slice(0, 2),
+    // Seconds of customer silence after the bot spoke before the bot may check in (0: off).
+    silenceTimeout: Number((script && script.dataset.silenceTimeout) || 0),
   };
   // Every string the widget shows, per language; the host page picks one with data-locale.
   var STRINGS = {
@@ -226,6 +228,7 @@
     markSeen(m.seq);
     if (m.sender === "system") { renderSystem(m.text, m.seq); if (m.data && m.data.event === "agent_joined") emit("agent-assigned", m.data); if (m.data && m.data.event === "queued") emit("handoff", m.data); return; }
     if (m.sender === "agent") { typingEl.hidden = true; }
+    if (m.data && m.data.hidden) return;  // protocol events (e.g. silence) are not shown
     var li = el("li", "hh-msg hh-" + m.sender);
     if (m.sender !== "customer") {
       var who = el("span", "hh-who");
@@ -238,7 +241,7 @@
     else renderRichText(body, m.text || "");
     li.appendChild(body);
     var data = m.data || {};
-    if (m.sender === "bot") applyUserInput(data);
+    if (m.sender === "bot") { applyUserInput(data); armSilenceTimer(); }
     if (data.custom) emit("custom", data.custom);  // custom payloads are for the host page
     if (data.image) { var img = el("img", "hh-image"); img.src = safeUrl(data.image); img.alt = ""; li.appendChild(img); }
     var buttons = data.buttons || data.quick_replies || [];
@@ -304,7 +307,18 @@
     input.disabled = sendBtn.disabled = wish === "disable";
   }
 
+  var silenceTimer = null;
+  function armSilenceTimer() {
+    clearTimeout(silenceTimer);
+    if (cfg.silenceTimeout > 0) {
+      silenceTimer = setTimeout(function () { sendFrame({ type: "silence", client_id: uid() }); },
+                                cfg.silenceTimeout * 1000);
+    }
+  }
+  input.addEventListener("input", function () { clearTimeout(silenceTimer); });
+
   function send(text, shown) {
+    clearTimeout(silenceTimer);
     var id = uid();
     var li = el("li", "hh-msg hh-customer hh-pending");
     li.dataset.clientId = id;
@@ -335,6 +349,7 @@
     open: open, close: close, send: function (t) { open(); send(t); },
     reset: function () { state = { token: null, lastSeq: 0 }; seen = {}; saveState(); log.textContent = ""; if (socket) socket.close(); },
     on: function (name, fn) { (listeners[name] = listeners[name] || []).push(fn); },
+    setSilenceTimeout: function (seconds) { cfg.silenceTimeout = Number(seconds) || 0; },
   };
   if (state.token) open(); // a chat in progress reopens across reloads
 })();

@@ -100,3 +100,12 @@ def test_supervisor_dashboard_draws_live_charts(live_hub, new_context):
     expect(page.locator("#chart-waiting rect").first).to_be_visible()
     expect(page.locator("#updated")).to_contain_text("Updated")
     screenshot(page, "dashboard-desktop")
+
+
+def test_silent_customer_gets_a_check_in_from_the_bot(live_hub, new_context):
+    page = new_context().new_page()
+    widget = open_widget(page, live_hub.url)
+    page.evaluate("window.HandoffHub.setSilenceTimeout(1)")
+    customer_says(widget, "hello")
+    expect(widget.locator(".hh-msg.hh-bot").last).to_contain_text("Are you still there?")
+    assert "/silence_timeout" not in widget.locator(".hh-log").inner_text()

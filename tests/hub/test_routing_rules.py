@@ -132,3 +132,23 @@ async def test_agent_whose_console_goes_silent_has_chats_requeued(settings, make
         if conversation.status == "queued":
             break
     assert conversation.status == "queued" and conversation.assigned_agent_id is None
+
+
+async def test_silence_frame_lets_the_bot_check_in_but_never_after_handoff():
+    cust, welcome = await customer()
+    await cust.send({"type": "silence", "client_id": "s1"})
+    check_in = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert check_in["text"].startswith("Are you still there?")
+    await say(cust, "I want to talk to a human", "h1")
+    await cust.until(lambda f: f["type"] == "status" and f["status"] == "queued")
+    await cust.send({"type": "silence", "client_id": "s2"})
+    await cust.send({"type": "ping"})
+    await cust.until(lambda f: f["type"] == "pong")
+    senders = [
+        s
+        async for s in Message.objects.filter(
+            conversation__public_id=welcome["conversation"]
+        ).values_list("sender", flat=True)
+    ]
+    assert senders.count("bot") == 2  # the check-in and the handoff message, nothing after
+    await cust.close()
