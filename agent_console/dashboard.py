@@ -7,7 +7,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from handoff_hub.models import AgentProfile, HandoffTicket, Queue
-from handoff_hub.queue_stats import waiting_conversations
+from handoff_hub.queue_stats import oldest_wait_seconds, waiting_conversations
 from handoff_hub.status import AgentStatus, ConversationStatus
 
 
@@ -16,17 +16,11 @@ def dashboard_figures(now=None) -> dict:
     queues = []
     for queue in Queue.objects.order_by("name"):
         waiting = waiting_conversations(queue.pk)
-        oldest = (
-            HandoffTicket.objects.filter(conversation_id__in=waiting, resolved_at=None)
-            .order_by("enqueued_at")
-            .values_list("enqueued_at", flat=True)
-            .first()
-        )
         queues.append(
             {
                 "name": queue.name,
                 "waiting": len(waiting),
-                "oldest_wait_seconds": int((now - oldest).total_seconds()) if oldest else 0,
+                "oldest_wait_seconds": oldest_wait_seconds(waiting, now) or 0,
             }
         )
     agents = AgentProfile.objects.annotate(

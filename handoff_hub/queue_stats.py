@@ -4,6 +4,7 @@ import math
 from datetime import timedelta
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from handoff_hub.models import AgentProfile, Conversation, HandoffTicket, Queue
 from handoff_hub.status import AgentStatus, ConversationStatus
@@ -25,6 +26,19 @@ def waiting_conversations(queue_id: int) -> list[int]:
         if conversation_id not in ids:
             ids.append(conversation_id)
     return ids
+
+
+def oldest_wait_seconds(waiting: list[int], now=None) -> int | None:
+    """How long the longest-waiting of these chats has waited (None if none is waiting)."""
+    oldest = (
+        HandoffTicket.objects.filter(conversation_id__in=waiting, resolved_at=None)
+        .order_by("enqueued_at")
+        .values_list("enqueued_at", flat=True)
+        .first()
+    )
+    if oldest is None:
+        return None
+    return int(((now or timezone.now()) - oldest).total_seconds())
 
 
 def average_handle_seconds(queue_id: int) -> float:

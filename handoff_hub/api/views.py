@@ -6,7 +6,6 @@ Every state change goes through `handoff_hub.transitions`; a refused transition 
 
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -23,7 +22,12 @@ from handoff_hub.agents import set_agent_status
 from handoff_hub.api import serializers as s
 from handoff_hub.api.permissions import IsAgent, IsSupervisorOrReadOnly
 from handoff_hub.models import AgentProfile, CannedResponse, Conversation, PrivateNote, Queue
-from handoff_hub.queue_stats import free_slots, online_slots, waiting_conversations
+from handoff_hub.queue_stats import (
+    free_slots,
+    oldest_wait_seconds,
+    online_slots,
+    waiting_conversations,
+)
 from handoff_hub.status import AgentStatus
 
 FORBIDDEN_CODES = {"not_yours", "not_an_agent"}
@@ -165,16 +169,8 @@ class QueueViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _with_stats(self, queue: Queue) -> Queue:
         waiting = waiting_conversations(queue.pk)
-        oldest = (
-            queue.handoffticket_set.filter(conversation_id__in=waiting, resolved_at=None)
-            .order_by("enqueued_at")
-            .values_list("enqueued_at", flat=True)
-            .first()
-        )
         queue.waiting = len(waiting)
-        queue.oldest_wait_seconds = (
-            int((timezone.now() - oldest).total_seconds()) if oldest else None
-        )
+        queue.oldest_wait_seconds = oldest_wait_seconds(waiting)
         queue.agents_online = AgentProfile.objects.filter(
             queues=queue, status=AgentStatus.ONLINE
         ).count()
