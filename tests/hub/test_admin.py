@@ -1,0 +1,32 @@
+"""Django admin shows conversations with their transcripts, messages and agents."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from handoff_hub.messaging import append_message, lock_conversation
+from handoff_hub.models import Conversation
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admin_lists_conversations_messages_and_agents(client, make_agent):
+    make_agent("alex")
+    conversation = Conversation.objects.create(customer_id="cust-7")
+    with transaction.atomic():
+        append_message(lock_conversation(conversation.pk), "customer", "<b>hi</b> from the shop")
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    for url in (
+        "/admin/hub/conversation/",
+        "/admin/hub/message/",
+        "/admin/hub/agentprofile/",
+        "/admin/hub/queue/",
+        f"/admin/hub/conversation/{conversation.pk}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    detail = client.get(f"/admin/hub/conversation/{conversation.pk}/change/").content.decode()
+    assert "&lt;b&gt;hi&lt;/b&gt; from the shop" in detail  # escaped, in the transcript inline
+    search = client.get("/admin/hub/conversation/?q=from+the+shop").content.decode()
+    assert str(conversation.public_id) in search
