@@ -54,6 +54,8 @@
   var ENDED = ["resolved", "abandoned", "closed"];
   function inTab(c) {
     if (searchHits) return searchHits.indexOf(c.id) >= 0;
+    var queueFilter = $("queue-filter").value;
+    if (queueFilter && c.queue !== queueFilter) return false;
     if (tab === "mine") return c.status === "assigned" && c.assigned_agent_id === agentId;
     if (tab === "all") return ENDED.indexOf(c.status) < 0;
     if (tab === "resolved") return ENDED.indexOf(c.status) >= 0;
@@ -73,7 +75,8 @@
         if (c.id === current) li.classList.add("active");
         var meta = document.createElement("div"); meta.className = "meta";
         var reason = document.createElement("span");
-        reason.textContent = (c.reason || c.status).replace(/_/g, " ") + (c.assigned_agent && tab !== "mine" ? " · " + c.assigned_agent : "");
+        reason.textContent = (c.queue ? c.queue + " · " : "") + (c.reason || c.status).replace(/_/g, " ") +
+          (c.assigned_agent && tab !== "mine" ? " · " + c.assigned_agent : "");
         if (unread[c.id]) { var badge = document.createElement("span"); badge.className = "unread"; badge.textContent = unread[c.id]; reason.appendChild(badge); }
         var wait = document.createElement("span"); wait.className = "wait";
         wait.dataset.since = c.status === "queued" ? (c.enqueued_at || "") : "";
@@ -247,7 +250,11 @@
   $("claim").addEventListener("click", function () { act("claim"); });
   $("resolve").addEventListener("click", function () { act("resolve"); });
   $("return-to-bot").addEventListener("click", function () { act("return_to_bot"); });
-  data.queues.forEach(function (q) { addOption("queue:" + q.id, "Queue: " + q.name); });
+  data.queues.forEach(function (q) {
+    addOption("queue:" + q.id, "Queue: " + q.name);
+    var o = document.createElement("option"); o.value = q.name; o.textContent = q.name; $("queue-filter").appendChild(o);
+  });
+  $("queue-filter").addEventListener("change", renderList);
   data.agents.forEach(function (a) { addOption("agent:" + a.id, "Agent: " + a.name); });
   function addOption(value, label) {
     var o = document.createElement("option"); o.value = value; o.textContent = label; $("transfer").appendChild(o);
