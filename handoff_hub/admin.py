@@ -1,12 +1,22 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from handoff_hub.models import (
     AgentProfile,
     AuditEvent,
+    CannedResponse,
     Conversation,
     HandoffTicket,
     Message,
+    PrivateNote,
     Queue,
+    Webhook,
+    WebhookDelivery,
+)
+from handoff_hub.transitions import (
+    TransitionError,
+    requeue_conversation,
+    resolve_conversation,
+    return_to_bot,
 )
 
 
@@ -33,10 +43,41 @@ class AuditInline(admin.TabularInline):
         return False
 
 
+def _run_transition(modeladmin, request, queryset, transition, label: str) -> None:
+    """Admin actions go through the same state machine as the console."""
+    done, refused = 0, []
+    for conversation in queryset:
+        try:
+            transition(conversation.pk, request.user)
+            done += 1
+        except TransitionError as error:
+            refused.append(f"{conversation.public_id}: {error.message}")
+    if done:
+        modeladmin.message_user(request, f"{label}: {done} conversation(s).", messages.SUCCESS)
+    for line in refused:
+        modeladmin.message_user(request, line, messages.WARNING)
+
+
+@admin.action(description="Resolve selected conversations")
+def resolve_selected(modeladmin, request, queryset):
+    _run_transition(modeladmin, request, queryset, resolve_conversation, "Resolved")
+
+
+@admin.action(description="Re-queue selected conversations (take them from their agent)")
+def requeue_selected(modeladmin, request, queryset):
+    _run_transition(modeladmin, request, queryset, requeue_conversation, "Re-queued")
+
+
+@admin.action(description="Return selected conversations to the bot")
+def return_selected_to_bot(modeladmin, request, queryset):
+    _run_transition(modeladmin, request, queryset, return_to_bot, "Returned to the bot")
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ("public_id", "status", "channel", "queue", "assigned_agent", "updated_at")
-    list_filter = ("status", "channel", "queue")
+    list_filter = ("status", "channel", "queue", "tickets__reason", "created_at")
+    actions = [resolve_selected, requeue_selected, return_selected_to_bot]
     search_fields = ("public_id", "customer_id", "messages__text")
     readonly_fields = (
         "public_id",
@@ -77,3 +118,27 @@ class HandoffTicketAdmin(admin.ModelAdmin):
     list_display = ("conversation", "reason", "queue", "agent", "enqueued_at", "resolved_at")
     list_filter = ("reason", "queue")
     readonly_fields = ("conversation", "bot_context")
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    list_display = ("shortcut", "text", "queue")
+    search_fields = ("shortcut", "text")
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ("url", "events", "is_active", "created_at")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("event", "webhook", "attempts", "delivered_at", "failed_at", "last_error")
+    list_filter = ("event", "webhook")
+    readonly_fields = ("webhook", "event_id", "event", "payload", "attempts", "last_error")
+
+
+@admin.register(PrivateNote)
+class PrivateNoteAdmin(admin.ModelAdmin):
+    list_display = ("conversation", "author", "text", "created_at")
+    search_fields = ("text",)

@@ -30,3 +30,37 @@ def test_admin_lists_conversations_messages_and_agents(client, make_agent):
     assert "&lt;b&gt;hi&lt;/b&gt; from the shop" in detail  # escaped, in the transcript inline
     search = client.get("/admin/hub/conversation/?q=from+the+shop").content.decode()
     assert str(conversation.public_id) in search
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_actions_go_through_the_state_machine(client, make_agent):
+    from handoff_hub.models import AuditEvent
+    from handoff_hub.transitions import claim_conversation, enqueue_handoff
+
+    alex = make_agent("alex")
+    chats = []
+    for _ in range(2):
+        conversation = Conversation.objects.create()
+        with transaction.atomic():
+            enqueue_handoff(lock_conversation(conversation.pk), "explicit_request", {})
+        chats.append(conversation)
+    claim_conversation(chats[0].pk, alex)
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(root)
+    response = client.post(
+        "/admin/hub/conversation/",
+        {"action": "requeue_selected", "_selected_action": [c.pk for c in chats]},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "Re-queued: 1 conversation(s)." in text
+    assert "Cannot requeue a conversation that is queued." in text
+    chats[0].refresh_from_db()
+    assert chats[0].status == "queued"
+    assert AuditEvent.objects.filter(conversation=chats[0], action="requeue", actor=root).exists()
+    client.post(
+        "/admin/hub/conversation/",
+        {"action": "resolve_selected", "_selected_action": [chats[1].pk]},
+    )
+    chats[1].refresh_from_db()
+    assert chats[1].status == "resolved"
