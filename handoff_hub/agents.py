@@ -11,6 +11,15 @@ from handoff_hub.realtime import CONSOLE_GROUP, publish_on_commit
 from handoff_hub.status import AgentStatus, ConversationStatus
 
 
+def grant_role(user, supervisor: bool = False) -> None:
+    """Put the user in the Agent or Supervisor group (created by a data migration)."""
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.filter(name="Supervisor" if supervisor else "Agent").first()
+    if group is not None:
+        user.groups.add(group)
+
+
 def set_agent_status(user, status: str) -> AgentProfile:
     """Online agents get chats; going offline hands their open chats back to the queue."""
     from handoff_hub.transitions import requeue_conversation

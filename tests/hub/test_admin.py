@@ -64,3 +64,16 @@ def test_admin_actions_go_through_the_state_machine(client, make_agent):
     )
     chats[1].refresh_from_db()
     assert chats[1].status == "resolved"
+
+
+def test_roles_exist_as_groups_with_their_permissions():
+    from django.contrib.auth.models import Group
+
+    agent = set(Group.objects.get(name="Agent").permissions.values_list("codename", flat=True))
+    supervisor = set(
+        Group.objects.get(name="Supervisor").permissions.values_list("codename", flat=True)
+    )
+    admin = set(Group.objects.get(name="Admin").permissions.values_list("codename", flat=True))
+    assert {"view_conversation", "add_privatenote"} <= agent
+    assert "change_queue" not in agent and "change_queue" in supervisor
+    assert {"add_webhook", "delete_queue", "change_cannedresponse"} <= admin

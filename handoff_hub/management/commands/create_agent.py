@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from handoff_hub.agents import grant_role
 from handoff_hub.models import AgentProfile, Queue
 
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
                 "is_supervisor": options["supervisor"],
             },
         )
+        grant_role(user, supervisor=options["supervisor"])
         for name in options["queue"] or ["Support"]:
             queue, _ = Queue.objects.get_or_create(
                 name=name, defaults={"is_default": not Queue.objects.exists()}

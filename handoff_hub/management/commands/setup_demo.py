@@ -8,6 +8,7 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from handoff_hub.agents import grant_role
 from handoff_hub.engine import get_assistant
 from handoff_hub.models import AgentProfile, Queue
 
@@ -24,6 +25,7 @@ class Command(BaseCommand):
             user=agent, defaults={"display_name": "Alex (Support)", "capacity": 3}
         )
         profile.queues.add(queue)
+        grant_role(agent)
         admin = self._user("admin", admin_password, staff=True)
         admin_profile, _ = AgentProfile.objects.get_or_create(
             user=admin, defaults={"display_name": "Sam (Supervisor)", "is_supervisor": True}
