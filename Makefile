@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ACTIONS_VENV := .venv-actions
 APT_PACKAGES := redis-server postgresql chromium nginx
 
-.PHONY: demo test test-sqlite test-prod lint setup system-packages actions-venv serve clean
+.PHONY: demo test test-sqlite test-prod lint setup embeddings system-packages actions-venv serve clean
 
 # The demo keeps one secret key across runs so logins and widget sessions survive restarts.
 demo: setup
@@ -16,7 +16,7 @@ demo: setup
 	$(PY) manage.py setup_demo
 	SECRET_KEY="$$(cat .demo-secret)" $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 handoff_hub.asgi:application
 
-test: system-packages setup actions-venv lint
+test: system-packages setup embeddings actions-venv lint
 	$(MAKE) test-sqlite
 	$(MAKE) test-prod
 
@@ -36,6 +36,12 @@ $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+# The optional dense-embedding featuriser (installed for the tests; `make embeddings` for users).
+embeddings: $(VENV)/.embeddings-installed
+$(VENV)/.embeddings-installed: requirements-embeddings.txt $(VENV)/.installed
+	$(PY) -m pip install -q --no-deps -r requirements-embeddings.txt
 	touch $@
 
 actions-venv: $(ACTIONS_VENV)/.installed

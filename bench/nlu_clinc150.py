@@ -23,20 +23,22 @@ from bot_engine.nlu import NLUPipeline, NLUTrainingData, TrainingExample  # noqa
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 PIPELINE = [{"name": "WhitespaceTokenizer"}, {"name": "DIETClassifier"}]
+# The optional dense featuriser (requirements-embeddings.txt) on top of the default features.
+DENSE_PIPELINE = [*PIPELINE, {"name": "LanguageModelFeaturizer"}]
 
 
 def training_data(pairs) -> NLUTrainingData:
     return NLUTrainingData(examples=[TrainingExample(text, intent) for text, intent in pairs])
 
 
-def train(pairs, label: str) -> tuple[NLUPipeline, float]:
+def train(pairs, label: str, pipeline_config: list[dict]) -> tuple[NLUPipeline, float]:
     print(f"[{label}] training on {len(pairs)} examples…", flush=True)
     started = time.perf_counter()
 
     def progress(step: str, fraction: float) -> None:
         print(f"  {fraction:4.0%} {step}", flush=True)
 
-    pipeline = NLUPipeline.train(training_data(pairs), PIPELINE, progress=progress)
+    pipeline = NLUPipeline.train(training_data(pairs), pipeline_config, progress=progress)
     return pipeline, time.perf_counter() - started
 
 
@@ -78,13 +80,15 @@ def latency_ms(pipeline: NLUPipeline, texts: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--dense", action="store_true", help="add the dense featuriser")
     args = parser.parse_args()
+    config = DENSE_PIPELINE if args.dense else PIPELINE
     data = json.loads(Path(args.data).read_text())
     train_pairs = [tuple(x) for x in data["train"]]
     test = [tuple(x) for x in data["test"]]
     oos_test = [text for text, _ in data["oos_test"]]
 
-    pipeline, seconds = train(train_pairs, "threshold")
+    pipeline, seconds = train(train_pairs, "threshold", config)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     threshold = best_threshold(pipeline, [tuple(x) for x in data["val"]], data["oos_val"])
     predictions = top(pipeline, [t for t, _ in test])
@@ -95,13 +99,14 @@ def main() -> None:
     p50, p99 = latency_ms(pipeline, [t for t, _ in test[:2000]])
 
     oos_pipeline, oos_seconds = train(
-        train_pairs + [(t, "out_of_scope") for t, _ in data["oos_train"]], "oos-train"
+        train_pairs + [(t, "out_of_scope") for t, _ in data["oos_train"]], "oos-train", config
     )
     oos_predictions = top(oos_pipeline, [t for t, _ in test])
     in_scope_train = sum(p == g for (p, _), (_, g) in zip(oos_predictions, test, strict=True))
     oos_train_hits = sum(p == "out_of_scope" for p, _ in top(oos_pipeline, oos_test))
 
     results = {
+        "pipeline": "default + dense" if args.dense else "default",
         "threshold": threshold,
         "threshold_in_scope_accuracy": round(100 * in_scope / len(test), 1),
         "threshold_oos_recall": round(100 * oos_hits / len(oos_test), 1),

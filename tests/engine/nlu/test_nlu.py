@@ -122,3 +122,34 @@ def test_clinc_slice_accuracy_is_far_above_chance_and_fallback_prefers_oos():
     oos = [t for t, _ in data["oos_test"][: len(test)]]
     oos_fallbacks = sum(model.parse(t)["intent"]["name"] == "nlu_fallback" for t in oos)
     assert oos_fallbacks / len(oos) > 2 * in_scope_fallbacks / len(test)
+
+
+def test_dense_featuriser_understands_paraphrases_without_shared_words():
+    from bot_engine.nlu.dense import SentenceEncoder, default_model_dir
+
+    model_dir = default_model_dir()
+    assert model_dir is not None, "make test installs requirements-embeddings.txt"
+    encoder = SentenceEncoder(model_dir)
+    vectors = encoder.encode(["I need a taxi", "book me a cab", "what's the weather like"])
+    assert vectors.shape == (3, 384)
+    assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-4
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+
+    data = NLUTrainingData(
+        examples=[
+            TrainingExample(t, "ride")
+            for t in ["I need a taxi", "order a taxi to the station", "get me a taxi now"]
+        ]
+        + [
+            TrainingExample(t, "weather")
+            for t in ["will it rain today", "what's the forecast", "is it sunny outside"]
+        ]
+    )
+    plain = NLUPipeline.train(data, [])
+    dense = NLUPipeline.train(data, [{"name": "LanguageModelFeaturizer"}])
+    assert dense.encoder is not None and not dense.warnings
+    paraphrase = "could you call me a cab"  # no word in common with the ride examples
+    assert dense.parse(paraphrase)["intent"]["name"] == "ride"
+    ride = next(r for r in dense.parse(paraphrase)["intent_ranking"] if r["name"] == "ride")
+    plain_ride = next(r for r in plain.parse(paraphrase)["intent_ranking"] if r["name"] == "ride")
+    assert ride["confidence"] > plain_ride["confidence"]
