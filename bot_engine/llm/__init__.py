@@ -11,6 +11,7 @@ from bot_engine.llm.command_generator import (
     COMMAND_GENERATOR_COMPONENTS,
     CommandPromptInputs,
     LLMCommandGenerator,
+    command_generator_from_pipeline,
 )
 from bot_engine.llm.config import LLMConfigError
 from bot_engine.llm.rephraser import ResponseRephraser
@@ -23,5 +24,6 @@ __all__ = [
     "LLMConfigError",
     "LLMError",
     "ResponseRephraser",
+    "command_generator_from_pipeline",
     "parse_llm_answer",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "COMMAND_GENERATOR_COMPONENTS",
     "CommandPromptInputs",
     "LLMCommandGenerator",
+    "command_generator_from_pipeline",
     "parse_llm_answer",
 ]
 
@@ -147,7 +148,7 @@ class LLMCommandGenerator:
             logger.warning("LLM command generator failed: %s", error)
             return [internal_error()]
         logger.debug("LLM command generator answered: %r", answer)
-        flow_ids = [f.get("id") for f in inputs.flows if not _is_pattern(f)]
+        flow_ids = [f["id"] for f in inputs.flows if f.get("id") and not _is_pattern(f)]
         return parse_llm_answer(answer, flow_ids, _slot_names(inputs))
 
     def _conversation(self, inputs: CommandPromptInputs) -> str:
@@ -164,6 +165,29 @@ COMMAND_GENERATOR_COMPONENTS = {
     "SingleStepLLMCommandGenerator": LLMCommandGenerator,
     "CompactLLMCommandGenerator": LLMCommandGenerator,
 }
+
+
+def command_generator_from_pipeline(
+    config: dict, endpoints: dict | None, project_root: Path | None = None
+) -> LLMCommandGenerator | None:
+    """The LLM command generator config.yml's pipeline names, or None if it names none.
+
+    Raises LLMConfigError if the pipeline names more than one or the one it names is unusable.
+    """
+    entries = [
+        entry
+        for entry in (config or {}).get("pipeline") or []
+        if isinstance(entry, dict) and entry.get("name") in COMMAND_GENERATOR_COMPONENTS
+    ]
+    if len(entries) > 1:
+        names = ", ".join(str(e["name"]) for e in entries)
+        raise LLMConfigError(
+            f"config.yml pipeline: only one LLM command generator allowed ({names})"
+        )
+    if not entries:
+        return None
+    generator_class = COMMAND_GENERATOR_COMPONENTS[entries[0]["name"]]
+    return generator_class.from_config(entries[0], endpoints, project_root)
 
 
 def _prompt_flow(flow: dict) -> dict:

@@ -9,6 +9,7 @@ from bot_engine.llm import (
     CommandPromptInputs,
     LLMCommandGenerator,
     LLMConfigError,
+    command_generator_from_pipeline,
 )
 from tests.engine.llm.conftest import local_model, model_group_endpoints
 from tests.services import free_port
@@ -227,3 +228,20 @@ def test_all_rasa_component_names_map_to_the_generator():
         "CompactLLMCommandGenerator",
     }
     assert set(COMMAND_GENERATOR_COMPONENTS.values()) == {LLMCommandGenerator}
+
+
+def test_the_pipeline_names_the_generator_to_use(llm_server, api_key):
+    llm_server.answer("CancelFlow()")
+    pipeline = [
+        {"name": "WhitespaceTokenizer"},
+        {"name": "NLUCommandAdapter"},
+        {"name": "CompactLLMCommandGenerator", "llm": {"model_group": "local"}},
+    ]
+    endpoints = model_group_endpoints(llm_server)
+
+    generator = command_generator_from_pipeline({"pipeline": pipeline}, endpoints)
+
+    assert generator.predict_commands(inputs("stop")) == [{"command": "cancel flow"}]
+    assert command_generator_from_pipeline({"pipeline": pipeline[:2]}, endpoints) is None
+    with pytest.raises(LLMConfigError, match="only one LLM command generator"):
+        command_generator_from_pipeline({"pipeline": pipeline + pipeline[2:]}, endpoints)
