@@ -105,7 +105,7 @@ def _post(deployment: Deployment, body: dict) -> dict:
         with urllib.request.urlopen(request, timeout=deployment.timeout) as response:  # noqa: S310
             payload = response.read(MAX_RESPONSE_BYTES + 1)
     except urllib.error.HTTPError as error:
-        detail = _redact(_error_detail(error), key)
+        detail = _redact(_error_detail(error), [key, *deployment.headers.values()])
         raise LLMError(
             f"{where} answered HTTP {error.code}{': ' + detail if detail else ''}",
             retryable=error.code in _RETRYABLE_STATUS,
@@ -156,8 +156,11 @@ def _error_detail(error: urllib.error.HTTPError) -> str:
     return str(inner or "")[:200]
 
 
-def _redact(text: str, key: str | None) -> str:
-    return text.replace(key, "***") if key and text else text
+def _redact(text: str, secrets: list) -> str:
+    for secret in secrets:
+        if secret and len(str(secret)) >= 8:  # short values (e.g. "json") are no secrets
+            text = text.replace(str(secret), "***")
+    return text
 
 
 def _safe_url(url: str) -> str:

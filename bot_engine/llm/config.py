@@ -42,7 +42,7 @@ class Deployment:
     max_tokens: int | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
-    headers: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict, repr=False)  # may hold secrets from ${VAR}
     parameters: dict = field(default_factory=dict)
 
     def api_key(self) -> str | None:

@@ -219,3 +219,24 @@ def test_the_key_never_reaches_the_logs(llm_server, api_key, caplog):
     assert "HTTP 401" in caplog.text
     assert api_key not in caplog.text
     assert api_key not in repr(client.deployments)
+
+
+def test_extra_headers_are_sent_and_their_secrets_kept_out_of_logs(llm_server, monkeypatch, caplog):
+    monkeypatch.setenv("GATEWAY_TOKEN", "gw-token-987654321")
+    llm_server.answer("ok").fail(403, "token gw-token-987654321 is not allowed")
+    config = {
+        "provider": "self-hosted",
+        "model": "m",
+        "api_base": llm_server.url,
+        "headers": {"X-Gateway-Token": "${GATEWAY_TOKEN}"},
+        "max_retries": 0,
+    }
+    client = LLMClient.from_config(config, {})
+
+    client.complete(HELLO)
+    with caplog.at_level(logging.WARNING), pytest.raises(LLMError, match="HTTP 403"):
+        client.complete(HELLO)
+
+    assert llm_server.requests[0]["headers"]["x-gateway-token"] == "gw-token-987654321"
+    assert "gw-token-987654321" not in caplog.text
+    assert "gw-token-987654321" not in repr(client.deployments)
