@@ -17,12 +17,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_engine.actions import defaults, forms, remote, two_stage_fallback, utter
+from bot_engine.actions import (
+    defaults,
+    flow_actions,
+    forms,
+    remote,
+    slot_rejections,
+    two_stage_fallback,
+    utter,
+    voice,
+)
 from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
 from bot_engine.actions.python_actions import registered_action
 from bot_engine.actions.slots import extract_slot_events
 from bot_engine.dialogue import events as ev
+from bot_engine.dialogue.flow_turns import FlowTurns
 from bot_engine.dialogue.tracker import Tracker
+from bot_engine.flows.stack import current_context, is_flow_frame, top_user_frame
 from bot_engine.handoff import Handoff, handoff_request, is_marker_only
 from bot_engine.loading.project import Project, load_project
 from bot_engine.nlu import NLUPipeline
@@ -53,6 +64,15 @@ _DEFAULT_ACTIONS = {
         defaults.ActionDefaultAskRephrase,
         defaults.ActionHumanHandoff,
         two_stage_fallback.ActionTwoStageFallback,
+        flow_actions.ActionCancelFlow,
+        flow_actions.ActionClarifyFlows,
+        flow_actions.ActionCleanStack,
+        flow_actions.ActionCorrectFlowSlot,
+        flow_actions.ActionTriggerChitchat,
+        flow_actions.ActionTriggerSearch,
+        slot_rejections.ActionRunSlotRejections,
+        voice.ActionRepeatBotMessages,
+        voice.ActionHangup,
     )
 }
 
@@ -65,6 +85,8 @@ class TurnResult:
     handoff: Handoff | None = None
     context: dict = field(default_factory=dict)
     error: str | None = None
+    # The bot ended the conversation (`action_hangup`): the channel should close the chat.
+    hangup: bool = False
 
 
 class Assistant:
@@ -81,6 +103,11 @@ class Assistant:
             "ultimate_fallback_action", "action_default_fallback"
         )
         self.action_endpoint = (project.endpoints or {}).get("action_endpoint")
+        self.has_rules_or_stories = bool(project.stories)
+        # Optional: rephrases responses marked `metadata.rephrase: True`
+        # (`rephraser(message, response_name, tracker) -> message`); None sends them as written.
+        self.rephraser = None
+        self.flow_turns = FlowTurns(self) if project.uses_flows else None
 
     # ---- loading ----
     @classmethod
@@ -153,15 +180,35 @@ class Assistant:
         tracker = self.new_tracker(sender_id, tracker_state)
         start = len(tracker.events)
         context = ActionContext(tracker, self, channel)
+        context.extra["session_metadata"] = metadata or None
         if self._session_expired(tracker):
-            context.extra["session_metadata"] = metadata or None
+            custom = self.action_for("action_session_start") is not _DEFAULT_ACTIONS.get(
+                "action_session_start"
+            )
+            if metadata and custom:  # an overriding action_session_start reads the slot
+                tracker.update(ev.slot("session_started_metadata", metadata))
             self._run(ev.action("action_session_start"), "action_session_start", context)
-        parse = self.parse(text)
+        flows = self.flow_turns
+        parse = flows.understand(text, tracker) if flows else self.parse(text)
         tracker.update(ev.user(text, parse, channel, message_id, metadata))
-        for event in extract_slot_events(tracker, self.domain):
-            tracker.update(event)
-        self._predict_and_run(context)
+        if flows:
+            flows.reset_voice_slots(tracker)
+        if not parse.get("commands"):
+            exclude = flows.collected_slots if flows else frozenset()
+            for event in extract_slot_events(tracker, self.domain, exclude):
+                tracker.update(event)
+        if flows is None or not flows.take_turn(context, lambda: self._dm1_wants_turn(tracker)):
+            self._predict_and_run(context)
         return self._result(tracker, start, context)
+
+    def _dm1_wants_turn(self, tracker: Tracker) -> bool:
+        """Rules, stories or an active loop have an answer (not just the core fallback)."""
+        if not self.has_rules_or_stories:
+            return False
+        if tracker.active_loop:
+            return True
+        prediction = self.policies.predict(tracker)
+        return prediction.action != "action_listen" and not prediction.is_core_fallback
 
     def return_from_human(
         self,
@@ -222,7 +269,17 @@ class Assistant:
             excluded.clear()
             if name == "action_session_start":
                 return  # a new session waits for the user (its events end with a listen)
+            if self.flow_turns and tracker.stack and is_flow_frame(tracker.stack[-1]):
+                self.flow_turns.run_flows(context)  # a rule started a flow (`flow_<id>`)
+                return
         tracker.update(ev.action("action_listen"))
+
+    def run_action(self, action_event: dict, name: str, context: ActionContext) -> str:
+        """Run one action and log it with its events: 'ran', 'rejected' or 'failed'."""
+        return self._run(action_event, name, context)
+
+    def is_known_action(self, name: str) -> bool:
+        return name in self.domain.action_names or registered_action(name) is not None
 
     def _run(self, action_event: dict, name: str, context: ActionContext) -> str:
         tracker = context.tracker
@@ -277,6 +334,8 @@ class Assistant:
             return forms.FormAction(name, self.domain.forms[name]["required_slots"])
         if name.startswith("utter_"):
             return utter.UtterAction(name)
+        if name.startswith("flow_") and name[5:] in self.project.flows:
+            return flow_actions.ActionTriggerFlow(name[5:])
         if self.action_endpoint and self.action_endpoint.get("url"):
             return remote.RemoteAction(name, self.action_endpoint)
         return _MissingAction(name)
@@ -293,8 +352,11 @@ class Assistant:
         variation = choose_variation(variations, tracker.slots, channel)
         if variation is None:
             return None
-        values = {**tracker.slots, "context": {}, **variables}
-        return message_from_variation(render_variation(variation, values), name)
+        values = {**tracker.slots, "context": current_context(tracker.stack), **variables}
+        message = message_from_variation(render_variation(variation, values), name)
+        if self.rephraser is not None and (variation.get("metadata") or {}).get("rephrase"):
+            message = self.rephraser(message, name, tracker)
+        return message
 
     # ---- results ----
     def _result(self, tracker: Tracker, start: int, context: ActionContext) -> TurnResult:
@@ -315,6 +377,7 @@ class Assistant:
             handoff=handoff,
             context=self.bot_context(tracker),
             error="; ".join(errors) if errors else None,
+            hangup=bool(context.extra.get("hangup")),
         )
 
     def bot_context(self, tracker: Tracker) -> dict:
@@ -342,9 +405,14 @@ class Assistant:
         return {
             "latest_intents": list(reversed(latest)),
             "slots": slots,
-            "active_flow": tracker.active_loop.get("name"),
+            "active_flow": tracker.active_loop.get("name") or _active_flow(tracker),
             "summary": f"Customer said: {said}" if said else "",
         }
+
+
+def _active_flow(tracker: Tracker) -> str | None:
+    frame = top_user_frame(tracker.stack)
+    return frame["flow_id"] if frame else None
 
 
 def _bot_message(event: dict, recipient: str) -> dict:

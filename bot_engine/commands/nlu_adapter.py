@@ -1,0 +1,156 @@
+"""The NLU command adapter: intents and entities into commands, no LLM needed (§8.2).
+
+What it understands, in order:
+1. `nlu_trigger` intents start flows (confidence thresholds and flow guards respected);
+   triggers on patterns become that pattern's command (cancel, chitchat, handoff, …).
+2. Conventional intent names map to repair commands (configurable `pattern_intents`):
+   `cancel`/`stop` → cancel flow, `skip` → skip question, `chitchat`, `human_handoff`,
+   `repeat`, `knowledge` … (only intents the assistant has).
+3. Two flow-triggering intents within `clarification_margin` of each other (or an intent the
+   FallbackClassifier found ambiguous) → clarify between those flows.
+4. Entities and slot mappings of slots collected by available flows → `set slot` (NLU).
+5. A direct answer to the question being asked: "yes"/"no" (or the affirm/deny intents) for a
+   bool slot, one of the values of a categorical slot.
+"""
+
+from bot_engine.commands import catalogue as c
+from bot_engine.commands.slot_mappings import mapping_value
+from bot_engine.flows import stack as st
+from bot_engine.flows.guards import available_flow_ids
+from bot_engine.flows.model import FlowsList
+from bot_engine.slot_values import coerce, is_valid
+
+PATTERN_COMMANDS = {
+    "pattern_session_start": c.SESSION_START,
+    "pattern_user_silence": c.USER_SILENCE,
+    "pattern_cancel_flow": c.CANCEL_FLOW,
+    "pattern_chitchat": c.CHITCHAT,
+    "pattern_human_handoff": c.HUMAN_HANDOFF,
+    "pattern_search": c.KNOWLEDGE,
+    "pattern_skip_question": c.SKIP_QUESTION,
+    "pattern_cannot_handle": c.CANNOT_HANDLE,
+    "pattern_restart": c.RESTART,
+}
+DEFAULT_PATTERN_INTENTS = {
+    c.CANCEL_FLOW: ["cancel", "stop", "cancel_flow"],
+    c.SKIP_QUESTION: ["skip", "skip_question"],
+    c.CHITCHAT: ["chitchat", "chit_chat", "smalltalk"],
+    c.HUMAN_HANDOFF: ["human_handoff", "talk_to_human"],
+    c.REPEAT: ["repeat", "repeat_bot_messages"],
+    c.KNOWLEDGE: ["knowledge", "knowledge_question", "faq"],
+}
+AFFIRM, DENY = "affirm", "deny"
+FALLBACK_INTENT = "nlu_fallback"
+
+
+class NLUCommandAdapter:
+    name = "NLUCommandAdapter"
+
+    def __init__(self, config: dict | None = None):
+        config = config or {}
+        self.clarification_margin = float(config.get("clarification_margin", 0.1))
+        mapping = {**DEFAULT_PATTERN_INTENTS, **(config.get("pattern_intents") or {})}
+        self.intent_commands = {
+            intent: name for name, intents in mapping.items() for intent in intents or []
+        }
+
+    def predict_commands(self, parse: dict, tracker, flows: FlowsList, all_flows=False):
+        """Commands for one parsed message (`all_flows`: `/intent` payloads skip flow guards)."""
+        intent = (parse.get("intent") or {}).get("name")
+        if not intent and not parse.get("entities"):
+            return []
+        available = set(flows.flows) if all_flows else set(available_flow_ids(flows, tracker))
+        commands = self._intent_commands(parse, tracker, flows, available)
+        starting = next((x["flow"] for x in commands if x["command"] == c.START_FLOW), None)
+        commands += self._slot_commands(parse, tracker, flows, available, starting)
+        return commands
+
+    # ---- intents ----
+    def _intent_commands(self, parse, tracker, flows, available) -> list[dict]:
+        clarify = self._clarification(parse, flows, available)
+        if clarify:
+            return [clarify]
+        intent = parse.get("intent") or {}
+        name, confidence = intent.get("name"), float(intent.get("confidence") or 0.0)
+        for flow_id in sorted(available, key=lambda f: list(flows.flows).index(f)):
+            flow = flows.get(flow_id)
+            for trigger in flow.nlu_triggers:
+                if trigger.intent == name and confidence >= trigger.confidence_threshold:
+                    if flow.is_pattern:
+                        command = PATTERN_COMMANDS.get(flow.id)
+                        return [c.command(command)] if command else []
+                    return [c.command(c.START_FLOW, flow=flow.id)]
+        command = self.intent_commands.get(name)
+        return [c.command(command)] if command else []
+
+    def _clarification(self, parse, flows, available) -> dict | None:
+        ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]
+        top = parse.get("intent") or {}
+        if not ranking:
+            return None
+        best = float(ranking[0].get("confidence") or 0)
+        # After the FallbackClassifier: clarify only if it was ambiguous, not unsure.
+        if top.get("name") == FALLBACK_INTENT and best < float(top.get("confidence") or 0):
+            return None
+        options = []
+        for entry in ranking:
+            confidence = float(entry.get("confidence") or 0)
+            if best - confidence > self.clarification_margin:
+                break
+            flow = self._user_flow_for(entry.get("name"), confidence, flows, available)
+            if flow and flow not in options:
+                options.append(flow)
+        return c.command(c.CLARIFY, options=options) if len(options) > 1 else None
+
+    @staticmethod
+    def _user_flow_for(intent, confidence, flows, available) -> str | None:
+        for flow in flows.user_flows:
+            if flow.id not in available:
+                continue
+            for trigger in flow.nlu_triggers:
+                if trigger.intent == intent and confidence >= trigger.confidence_threshold:
+                    return flow.id
+        return None
+
+    # ---- slots ----
+    def _slot_commands(self, parse, tracker, flows, available, starting) -> list[dict]:
+        top = tracker.stack[-1] if tracker.stack else {}
+        asking = top.get("collect") if top.get("type") == st.COLLECT else None
+        active = st.current_context(tracker.stack).get("flow_id")
+        candidates = []
+        for flow_id in available:
+            for step in flows.get(flow_id).collect_steps():
+                if not step.ask_before_filling and step.value not in candidates:
+                    candidates.append(step.value)
+        if asking and asking not in candidates:
+            candidates.append(asking)
+        commands = []
+        for name in candidates:
+            slot = tracker.domain.slots.get(name)
+            for mapping in slot.mappings if slot else []:
+                found, value = mapping_value(mapping, parse, active or starting)
+                if found:
+                    commands.append(_set_slot(name, value))
+                    break
+        if asking and not any(x["name"] == asking for x in commands):
+            answer = _direct_answer(tracker.domain.slots.get(asking), parse)
+            if answer is not None:
+                commands.append(_set_slot(asking, answer))
+        return commands
+
+
+def _set_slot(name: str, value) -> dict:
+    return c.command(c.SET_SLOT, name=name, value=value, extractor=c.EXTRACTOR_NLU)
+
+
+def _direct_answer(slot, parse: dict):
+    """'yes' to a yes/no question, 'Blue' to a question with options: the answer itself."""
+    if slot is None or slot.type not in {"bool", "categorical"}:
+        return None
+    text = (parse.get("text") or "").strip().strip(".!").strip()
+    if text and not text.startswith("/") and is_valid(slot, text):
+        return coerce(slot, text)
+    intent = (parse.get("intent") or {}).get("name")
+    if slot.type == "bool" and intent in {AFFIRM, DENY}:
+        return intent == AFFIRM
+    return None
