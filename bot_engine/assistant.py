@@ -28,7 +28,7 @@ from bot_engine.actions import (
     voice,
 )
 from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
-from bot_engine.actions.python_actions import registered_action
+from bot_engine.actions.python_actions import PythonAction, load_action_classes, registered_action
 from bot_engine.actions.slots import extract_slot_events
 from bot_engine.dialogue import events as ev
 from bot_engine.dialogue.flow_turns import FlowTurns
@@ -104,6 +104,8 @@ class Assistant:
         )
         self.action_endpoint = (project.endpoints or {}).get("action_endpoint")
         self.has_rules_or_stories = bool(project.stories)
+        module = (self.action_endpoint or {}).get("actions_module")
+        self.module_actions = load_action_classes(project.path, module) if module else {}
         # Optional: rephrases responses marked `metadata.rephrase: True`
         # (`rephraser(message, response_name, tracker) -> message`); None sends them as written.
         self.rephraser = None
@@ -279,7 +281,8 @@ class Assistant:
         return self._run(action_event, name, context)
 
     def is_known_action(self, name: str) -> bool:
-        return name in self.domain.action_names or registered_action(name) is not None
+        known = name in self.domain.action_names or name in self.module_actions
+        return known or registered_action(name) is not None
 
     def _run(self, action_event: dict, name: str, context: ActionContext) -> str:
         tracker = context.tracker
@@ -324,6 +327,8 @@ class Assistant:
     # ---- actions and responses ----
     def action_for(self, name: str):
         """Rasa's resolution order: custom overrides, defaults, forms, responses, action server."""
+        if name in self.module_actions:
+            return PythonAction(name, self.module_actions[name])
         custom = registered_action(name)
         if custom is not None:
             return custom
@@ -336,7 +341,7 @@ class Assistant:
             return utter.UtterAction(name)
         if name.startswith("flow_") and name[5:] in self.project.flows:
             return flow_actions.ActionTriggerFlow(name[5:])
-        if self.action_endpoint and self.action_endpoint.get("url"):
+        if self.action_endpoint and self.action_endpoint.get("url") and not self.module_actions:
             return remote.RemoteAction(name, self.action_endpoint)
         return _MissingAction(name)
 
