@@ -90,12 +90,14 @@ def _bots(events: list[dict]) -> list[dict]:
     return [e for e in events if e.get("event") == "bot"]
 
 
-def _slot_set(events: list[dict], name: str, value=..., check_value=True) -> bool:
-    for event in events:
-        if event.get("event") == "slot" and event.get("name") == name:
-            if not check_value or value is ... or event.get("value") == value:
-                return True
-    return False
+def _slot_set(events: list[dict], name: str, value=...) -> bool:
+    """Some `slot` event of the turn set `name` (to `value`, unless it is `...`)."""
+    return any(
+        e.get("event") == "slot"
+        and e.get("name") == name
+        and (value is ... or e.get("value") == value)
+        for e in events
+    )
 
 
 def _slot_items(raw) -> list[tuple[str, object]]:
