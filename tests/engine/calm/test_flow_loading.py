@@ -113,12 +113,13 @@ RULES = [
         "flows.yml:5: flow 'f' step 'f_0_utter_done': a `next` with `if` branches needs an `else`",
     ),
     (
-        "flows:\n  f:\n    description: d\n    steps:\n      - id: same\n        action: utter_done\n"
-        "      - id: same\n        action: action_transfer\n",
+        "flows:\n  f:\n    description: d\n    steps:\n      - id: same\n"
+        "        action: utter_done\n      - id: same\n        action: action_transfer\n",
         "flows.yml:7: flow 'f' step 'same': step id 'same' is used twice",
     ),
     (
-        "flows:\n  f:\n    description: d\n    steps:\n      - id: END\n        action: utter_done\n",
+        "flows:\n  f:\n    description: d\n    steps:\n      - id: END\n"
+        "        action: utter_done\n",
         "flows.yml:5: flow 'f' step 'END': 'END' is a reserved step id",
     ),
     (
@@ -202,7 +203,8 @@ RULES = [
     ),
     (
         "flows:\n  f:\n    description: d\n    steps:\n      - action: utter_done\n"
-        "        next:\n          - if: slots.count >\n            then: END\n          - else: END\n",
+        "        next:\n          - if: slots.count >\n            then: END\n"
+        "          - else: END\n",
         "flows.yml:5: flow 'f' step 'f_0_utter_done': condition 'slots.count >' cannot be parsed",
     ),
     (
