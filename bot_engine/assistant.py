@@ -195,11 +195,14 @@ class Assistant:
         tracker.update(ev.user(text, parse, channel, message_id, metadata))
         if flows:
             flows.reset_voice_slots(tracker)
-        if not parse.get("commands"):
-            exclude = flows.collected_slots if flows else frozenset()
-            for event in extract_slot_events(tracker, self.domain, exclude):
-                tracker.update(event)
+        # Slot mappings of slots no flow collects (flows fill theirs through commands).
+        exclude = flows.collected_slots if flows else frozenset()
+        for event in extract_slot_events(tracker, self.domain, exclude):
+            tracker.update(event)
         if flows is None or not flows.take_turn(context, lambda: self._dm1_wants_turn(tracker)):
+            if flows:  # a turn for rules, stories and forms: every slot mapping counts
+                for event in extract_slot_events(tracker, self.domain):
+                    tracker.update(event)
             self._predict_and_run(context)
         return self._result(tracker, start, context)
 
@@ -209,6 +212,8 @@ class Assistant:
             return False
         if tracker.active_loop:
             return True
+        if tracker.stack and tracker.latest_intent == "nlu_fallback":
+            return False  # a running flow handles not being understood itself
         prediction = self.policies.predict(tracker)
         return prediction.action != "action_listen" and not prediction.is_core_fallback
 

@@ -8,7 +8,9 @@ What it understands, in order:
    `repeat`, `knowledge` … (only intents the assistant has).
 3. Two flow-triggering intents within `clarification_margin` of each other (or an intent the
    FallbackClassifier found ambiguous) → clarify between those flows.
-4. Entities and slot mappings of slots collected by available flows → `set slot` (NLU).
+4. Entities and slot mappings of slots collected by available flows → `set slot` (NLU);
+   a `from_text` mapping fills only the slot being asked for, and only when the message
+   gives nothing else (so "sorry, the order is NW-2" corrects the order, not the address).
 5. A direct answer to the question being asked: "yes"/"no" (or the affirm/deny intents) for a
    bool slot, one of the values of a categorical slot.
 """
@@ -16,7 +18,7 @@ What it understands, in order:
 from bot_engine.commands import catalogue as c
 from bot_engine.commands.slot_mappings import mapping_value
 from bot_engine.flows import stack as st
-from bot_engine.flows.guards import available_flow_ids
+from bot_engine.flows.guards import active_user_flow_ids, available_flow_ids
 from bot_engine.flows.model import FlowsList
 from bot_engine.slot_values import coerce, is_valid
 
@@ -60,9 +62,15 @@ class NLUCommandAdapter:
         if not intent and not parse.get("entities"):
             return []
         available = set(flows.flows) if all_flows else set(available_flow_ids(flows, tracker))
+        exact = _exact_answer(tracker, parse)
+        if exact:
+            return [exact]  # "no" to a yes/no question is an answer, whatever else it resembles
         commands = self._intent_commands(parse, tracker, flows, available)
         starting = next((x["flow"] for x in commands if x["command"] == c.START_FLOW), None)
-        commands += self._slot_commands(parse, tracker, flows, available, starting)
+        running = active_user_flow_ids(tracker.stack)
+        # "Savings" may also look like the running flow's trigger: that is no new request.
+        intended = any(x["command"] != c.START_FLOW or x["flow"] not in running for x in commands)
+        commands += self._slot_commands(parse, tracker, flows, available, starting, intended)
         return commands
 
     # ---- intents ----
@@ -89,10 +97,7 @@ class NLUCommandAdapter:
         if not ranking:
             return None
         best = float(ranking[0].get("confidence") or 0)
-        # After the FallbackClassifier: clarify only if it was ambiguous, not unsure.
-        if top.get("name") == FALLBACK_INTENT and best < float(top.get("confidence") or 0):
-            return None
-        options = []
+        options, together = [], 0.0
         for entry in ranking:
             confidence = float(entry.get("confidence") or 0)
             if best - confidence > self.clarification_margin:
@@ -100,7 +105,14 @@ class NLUCommandAdapter:
             flow = self._user_flow_for(entry.get("name"), confidence, flows, available)
             if flow and flow not in options:
                 options.append(flow)
-        return c.command(c.CLARIFY, options=options) if len(options) > 1 else None
+                together += confidence
+        if len(options) < 2:
+            return None
+        # After the FallbackClassifier: clarify if it was torn between flows, not if it was
+        # unsure of everything (together the options must reach its threshold).
+        if top.get("name") == FALLBACK_INTENT and together < float(top.get("confidence") or 0):
+            return None
+        return c.command(c.CLARIFY, options=options)
 
     @staticmethod
     def _user_flow_for(intent, confidence, flows, available) -> str | None:
@@ -113,7 +125,7 @@ class NLUCommandAdapter:
         return None
 
     # ---- slots ----
-    def _slot_commands(self, parse, tracker, flows, available, starting) -> list[dict]:
+    def _slot_commands(self, parse, tracker, flows, available, starting, intended) -> list[dict]:
         top = tracker.stack[-1] if tracker.stack else {}
         asking = top.get("collect") if top.get("type") == st.COLLECT else None
         active = st.current_context(tracker.stack).get("flow_id")
@@ -125,14 +137,19 @@ class NLUCommandAdapter:
         if asking and asking not in candidates:
             candidates.append(asking)
         commands = []
-        for name in candidates:
-            slot = tracker.domain.slots.get(name)
-            for mapping in slot.mappings if slot else []:
-                found, value = mapping_value(mapping, parse, active or starting)
-                if found:
-                    commands.append(_set_slot(name, value))
-                    break
-        if asking and not any(x["name"] == asking for x in commands):
+        for free_text in (False, True):
+            for name in candidates:
+                if free_text and (commands or intended or name != asking):
+                    continue  # free text answers the question asked, and only that
+                slot = tracker.domain.slots.get(name)
+                for mapping in slot.mappings if slot else []:
+                    if (mapping.get("type") == "from_text") != free_text:
+                        continue
+                    found, value = mapping_value(mapping, parse, active or starting)
+                    if found:
+                        commands.append(_set_slot(name, value))
+                        break
+        if asking and not intended and not any(x["name"] == asking for x in commands):
             answer = _direct_answer(tracker.domain.slots.get(asking), parse)
             if answer is not None:
                 commands.append(_set_slot(asking, answer))
@@ -141,6 +158,17 @@ class NLUCommandAdapter:
 
 def _set_slot(name: str, value) -> dict:
     return c.command(c.SET_SLOT, name=name, value=value, extractor=c.EXTRACTOR_NLU)
+
+
+def _exact_answer(tracker, parse: dict) -> dict | None:
+    top = tracker.stack[-1] if tracker.stack else {}
+    if top.get("type") != st.COLLECT:
+        return None
+    slot = tracker.domain.slots.get(top.get("collect"))
+    text = (parse.get("text") or "").strip().strip(".!").strip()
+    if slot is None or slot.type not in {"bool", "categorical"} or text.startswith("/"):
+        return None
+    return _set_slot(slot.name, coerce(slot, text)) if text and is_valid(slot, text) else None
 
 
 def _direct_answer(slot, parse: dict):
