@@ -17,18 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_engine.actions import (
-    defaults,
-    flow_actions,
-    forms,
-    remote,
-    slot_rejections,
-    two_stage_fallback,
-    utter,
-    voice,
-)
+from bot_engine.actions import flow_actions, forms, remote, utter
 from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
 from bot_engine.actions.python_actions import PythonAction, load_action_classes, registered_action
+from bot_engine.actions.registry import DEFAULT_ACTIONS as _DEFAULT_ACTIONS
 from bot_engine.actions.slots import extract_slot_events
 from bot_engine.dialogue import events as ev
 from bot_engine.dialogue.flow_turns import FlowTurns
@@ -49,32 +41,6 @@ MAX_ACTIONS_PER_TURN = 10
 INTERNAL_ERROR_RESPONSE = "utter_internal_error_rasa"
 INTERNAL_ERROR_TEXT = "Sorry, I am having trouble with that. Please try again in a few minutes."
 _PAYLOAD = re.compile(r"^/(?P<intent>[\w\-.]+)(?P<entities>\{.*\})?\s*$", re.DOTALL)
-_DEFAULT_ACTIONS = {
-    a.name: a()
-    for a in (
-        defaults.ActionListen,
-        defaults.ActionRestart,
-        defaults.ActionSessionStart,
-        defaults.ActionDefaultFallback,
-        defaults.ActionDeactivateLoop,
-        defaults.ActionBack,
-        defaults.ActionUnlikelyIntent,
-        defaults.ActionSendText,
-        defaults.ActionDefaultAskAffirmation,
-        defaults.ActionDefaultAskRephrase,
-        defaults.ActionHumanHandoff,
-        two_stage_fallback.ActionTwoStageFallback,
-        flow_actions.ActionCancelFlow,
-        flow_actions.ActionClarifyFlows,
-        flow_actions.ActionCleanStack,
-        flow_actions.ActionCorrectFlowSlot,
-        flow_actions.ActionTriggerChitchat,
-        flow_actions.ActionTriggerSearch,
-        slot_rejections.ActionRunSlotRejections,
-        voice.ActionRepeatBotMessages,
-        voice.ActionHangup,
-    )
-}
 
 
 @dataclass
@@ -416,6 +382,7 @@ class Assistant:
             "latest_intents": list(reversed(latest)),
             "slots": slots,
             "active_flow": tracker.active_loop.get("name") or _active_flow(tracker),
+            "recent_flows": _recent_flows(tracker, self.project.flows),
             "summary": f"Customer said: {said}" if said else "",
         }
 
@@ -423,6 +390,16 @@ class Assistant:
 def _active_flow(tracker: Tracker) -> str | None:
     frame = top_user_frame(tracker.stack)
     return frame["flow_id"] if frame else None
+
+
+def _recent_flows(tracker: Tracker, flows) -> list[str]:
+    """The user flows of the session, newest first (patterns left out)."""
+    started = []
+    for event in reversed(tracker.applied_events()):
+        flow = flows.get(event.get("flow_id")) if event.get("event") == "flow_started" else None
+        if flow is not None and not flow.is_pattern and flow.id not in started:
+            started.append(flow.id)
+    return started[:5]
 
 
 def _bot_message(event: dict, recipient: str) -> dict:
