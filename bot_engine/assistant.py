@@ -166,8 +166,8 @@ class Assistant:
         for event in extract_slot_events(tracker, self.domain, exclude):
             tracker.update(event)
         if flows is None or not flows.take_turn(context, lambda: self._dm1_wants_turn(tracker)):
-            if flows:  # a turn for rules, stories and forms: every slot mapping counts
-                for event in extract_slot_events(tracker, self.domain):
+            if flows:  # a turn for rules and forms: forms fill their slots by mappings too
+                for event in extract_slot_events(tracker, self.domain, flows.flow_only_slots):
                     tracker.update(event)
             self._predict_and_run(context)
         return self._result(tracker, start, context)

@@ -45,6 +45,8 @@ class FlowTurns:
         self.max_characters = max_characters(pipeline)
         self.executor = FlowExecutor(self.flows, assistant.is_known_action)
         self.collected_slots = frozenset(s.value for f in self.flows for s in f.collect_steps())
+        form_slots = {s for f in assistant.domain.forms.values() for s in f["required_slots"]}
+        self.flow_only_slots = self.collected_slots - form_slots
 
     # ---- understanding ----
     def understand(self, text: str, tracker) -> dict:

@@ -11,9 +11,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
 def _bot_message(text_start: str):
-    return lambda f: f["type"] == "message" and f["sender"] == "bot" and (
-        f["text"] or ""
-    ).startswith(text_start)
+    return lambda f: (
+        f["type"] == "message" and f["sender"] == "bot" and (f["text"] or "").startswith(text_start)
+    )
 
 
 async def test_confirmed_handoff_from_a_flow_reaches_the_queue_as_a_pattern(make_agent):
@@ -29,9 +29,11 @@ async def test_confirmed_handoff_from_a_flow_reaches_the_queue_as_a_pattern(make
     await say(cust, "/SetSlots(confirm_human_handoff=true)", "c-2")
     await cust.until(lambda f: f["type"] == "status" and f["status"] == "queued")
     queued = await console.until(
-        lambda f: f["type"] == "conversation"
-        and f["conversation"]["id"] == welcome["conversation"]
-        and f["conversation"]["status"] == "queued"
+        lambda f: (
+            f["type"] == "conversation"
+            and f["conversation"]["id"] == welcome["conversation"]
+            and f["conversation"]["status"] == "queued"
+        )
     )
     assert queued["conversation"]["reason"] == "pattern"
     ticket = await HandoffTicket.objects.aget(conversation__public_id=welcome["conversation"])
