@@ -67,7 +67,8 @@ def test_session_metadata_is_stored_and_read_by_an_overriding_session_start(tmp_
         "    def name(self):\n        return 'action_session_start'\n"
         "    def run(self, dispatcher, tracker, domain):\n"
         "        metadata = tracker.get_slot('session_started_metadata') or {}\n"
-        "        return [{'event': 'slot', 'name': 'caller', 'value': metadata.get('user_phone')}]\n"
+        "        phone = metadata.get('user_phone')\n"
+        "        return [{'event': 'slot', 'name': 'caller', 'value': phone}]\n"
     )
     domain = (project / "domain.yml").read_text()
     (project / "domain.yml").write_text(
