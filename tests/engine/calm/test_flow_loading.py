@@ -8,9 +8,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot_engine.errors import ProjectError
+from bot_engine.domain import Domain, Slot
+from bot_engine.errors import ProjectError, ValidationMessage
 from bot_engine.flows.loader import read_flows
 from bot_engine.flows.model import FlowsList
+from bot_engine.loading.flows_setup import prepare_flows
 from bot_engine.loading.project import load_project
 from bot_engine.loading.yaml_lines import parse_yaml
 
@@ -330,6 +332,7 @@ def test_default_patterns_are_merged_and_user_patterns_win(tmp_path):
     assert "flow_pattern_completed" in loaded.domain.action_names
 
 
+DEFAULTS = "bot_engine/patterns/default_patterns.yml"
 YAML_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
     lambda children: (
@@ -367,12 +370,22 @@ YAML_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(["f", "pattern_x", "g"]), YAML_VALUES, max_size=3))
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(
+        st.sampled_from(["f", "g", "pattern_completed", "pattern_internal_error"]),
+        YAML_VALUES,
+        max_size=3,
+    )
+)
 def test_no_flows_file_crashes_the_loader(flows):
     text = yaml.safe_dump({"flows": flows})
     document, _ = parse_yaml(text, "flows.yml")
     messages: list = []
     result = FlowsList()
     read_flows(document, result, messages)
-    assert all(m.file == "flows.yml" for m in messages)
+    domain = Domain(slots={"s": Slot("s", "text")}, responses={"utter_ask_s": [{"text": "?"}]})
+    prepare_flows(result, domain, messages)  # default patterns, built-ins, validation
+    assert all(isinstance(m, ValidationMessage) for m in messages)
+    assert all(m.file in {"flows.yml", DEFAULTS} for m in messages)
+    assert not [m for m in messages if m.file == DEFAULTS]  # our own patterns stay valid
