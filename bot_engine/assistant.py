@@ -22,10 +22,11 @@ from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
 from bot_engine.actions.python_actions import PythonAction, load_action_classes, registered_action
 from bot_engine.actions.registry import DEFAULT_ACTIONS as _DEFAULT_ACTIONS
 from bot_engine.actions.slots import extract_slot_events
+from bot_engine.agent_context import agent_context
 from bot_engine.dialogue import events as ev
 from bot_engine.dialogue.flow_turns import FlowTurns
 from bot_engine.dialogue.tracker import Tracker
-from bot_engine.flows.stack import current_context, is_flow_frame, top_user_frame
+from bot_engine.flows.stack import current_context, is_flow_frame
 from bot_engine.handoff import Handoff, handoff_request, is_marker_only
 from bot_engine.loading.project import Project, load_project
 from bot_engine.nlu import NLUPipeline
@@ -69,6 +70,7 @@ class Assistant:
             "ultimate_fallback_action", "action_default_fallback"
         )
         self.action_endpoint = (project.endpoints or {}).get("action_endpoint")
+        self.action_stubs: dict = {}  # e2e tests' `stub_custom_actions`, by action name
         self.has_rules_or_stories = bool(project.stories)
         module = (self.action_endpoint or {}).get("actions_module")
         self.module_actions = load_action_classes(project.path, module) if module else {}
@@ -298,6 +300,8 @@ class Assistant:
     # ---- actions and responses ----
     def action_for(self, name: str):
         """Rasa's resolution order: custom overrides, defaults, forms, responses, action server."""
+        if name in self.action_stubs:
+            return self.action_stubs[name]
         if name in self.module_actions:
             return PythonAction(name, self.module_actions[name])
         custom = registered_action(name)
@@ -330,6 +334,9 @@ class Assistant:
             return None
         values = {**tracker.slots, "context": current_context(tracker.stack), **variables}
         message = message_from_variation(render_variation(variation, values), name)
+        if values["context"].get("flow_id"):  # where in a flow it was said (Rasa's metadata)
+            message["metadata"]["active_flow"] = values["context"]["flow_id"]
+            message["metadata"]["step_id"] = values["context"].get("step_id")
         if self.rephraser is not None and (variation.get("metadata") or {}).get("rephrase"):
             message = self.rephraser(message, name, tracker)
         return message
@@ -357,49 +364,8 @@ class Assistant:
         )
 
     def bot_context(self, tracker: Tracker) -> dict:
-        """What an agent should know when taking over: intents, slots, a one-line summary."""
-        users = [e for e in tracker.events if e.get("event") == "user"]
-        latest = []
-        for event in users[-3:]:
-            intent = (event.get("parse_data") or {}).get("intent") or {}
-            ranking = (event.get("parse_data") or {}).get("intent_ranking") or []
-            if intent.get("name") == "nlu_fallback" and len(ranking) > 1:
-                intent = ranking[1]  # show what the bot guessed, not the fallback marker
-            latest.append(
-                {
-                    "text": event.get("text"),
-                    "name": intent.get("name"),
-                    "confidence": round(float(intent.get("confidence") or 0.0), 4),
-                }
-            )
-        slots = {
-            k: v
-            for k, v in tracker.slots.items()
-            if v is not None and k not in {"session_started_metadata", "requested_slot"}
-        }
-        said = "; ".join(f'"{u["text"]}" ({u["name"]})' for u in latest)
-        return {
-            "latest_intents": list(reversed(latest)),
-            "slots": slots,
-            "active_flow": tracker.active_loop.get("name") or _active_flow(tracker),
-            "recent_flows": _recent_flows(tracker, self.project.flows),
-            "summary": f"Customer said: {said}" if said else "",
-        }
-
-
-def _active_flow(tracker: Tracker) -> str | None:
-    frame = top_user_frame(tracker.stack)
-    return frame["flow_id"] if frame else None
-
-
-def _recent_flows(tracker: Tracker, flows) -> list[str]:
-    """The user flows of the session, newest first (patterns left out)."""
-    started = []
-    for event in reversed(tracker.applied_events()):
-        flow = flows.get(event.get("flow_id")) if event.get("event") == "flow_started" else None
-        if flow is not None and not flow.is_pattern and flow.id not in started:
-            started.append(flow.id)
-    return started[:5]
+        """What an agent should know when taking over: intents, slots, flows, a summary."""
+        return agent_context(tracker, self.project.flows)
 
 
 def _bot_message(event: dict, recipient: str) -> dict:

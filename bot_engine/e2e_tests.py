@@ -25,6 +25,39 @@ class TestCase:
     steps: list[tuple[dict, int | None]]
     slots: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    stubs: dict = field(default_factory=dict)  # action name -> {events, responses}
+
+
+class StubAction:
+    """A custom action replaced by the test file's `stub_custom_actions` entry."""
+
+    def __init__(self, name: str, spec: dict):
+        self.name = name
+        self.spec = spec if isinstance(spec, dict) else {}
+
+    def run(self, context) -> list[dict]:
+        from bot_engine.dialogue import events as ev
+
+        result: list[dict] = []
+        for response in self.spec.get("responses") or []:
+            if isinstance(response, dict) and response.get("response"):
+                result += context.utter(response["response"])
+            elif isinstance(response, dict):
+                data = {k: v for k, v in response.items() if k != "text"}
+                result.append(ev.bot(response.get("text"), data, {"utter_source": self.name}))
+        for event in self.spec.get("events") or []:
+            if isinstance(event, dict) and "event" in event:
+                result.append({"timestamp": None, **event})
+        return result
+
+
+def _stubs_for(stubs: dict, case_name: str) -> dict:
+    """`action` stubs for every test case, `test_case_name::action` for one only."""
+    chosen = {k: v for k, v in stubs.items() if "::" not in k}
+    for key, spec in stubs.items():
+        if "::" in key and key.split("::", 1)[0] == case_name:
+            chosen[key.split("::", 1)[1]] = spec
+    return {name: StubAction(name, spec) for name, spec in chosen.items()}
 
 
 def _named_blocks(document: YamlDocument, key: str) -> dict:
@@ -50,6 +83,9 @@ def read_test_cases(document: YamlDocument, errors: list[str]) -> list[TestCase]
         return []
     fixtures = _named_blocks(document, "fixtures")
     metadata = _named_blocks(document, "metadata")
+    stubs = (
+        data.get("stub_custom_actions") if isinstance(data.get("stub_custom_actions"), dict) else {}
+    )
     cases = []
     for index, raw in enumerate(data.get("test_cases") or []):
         path = ("test_cases", index)
@@ -62,14 +98,16 @@ def read_test_cases(document: YamlDocument, errors: list[str]) -> list[TestCase]
             errors.append(f"{document.file}:{bad[0]}: a step must be a mapping")
             continue
         case_metadata = metadata.get(raw.get("metadata"), {}) if raw.get("metadata") else {}
+        name = str(raw.get("test_case", f"test case {index + 1}"))
         cases.append(
             TestCase(
-                name=str(raw.get("test_case", f"test case {index + 1}")),
+                name=name,
                 file=document.file,
                 line=document.line(*path),
                 steps=steps,
                 slots=_fixture_slots(fixtures, raw.get("fixtures")),
                 metadata={"__named__": metadata, **(case_metadata or {})},
+                stubs=_stubs_for(stubs, name),
             )
         )
     return cases
@@ -218,6 +256,19 @@ def run_test_case(assistant, case: TestCase, report) -> None:
     """Play the test case as one conversation; record it as passed or failed on `report`."""
     sender_id = f"e2e-{case.name}"
     state = _initial_state(case, sender_id)
+    assistant.action_stubs = case.stubs
+    try:
+        problems = _play(assistant, case, sender_id, state, report)
+    finally:
+        assistant.action_stubs = {}
+    if problems:
+        report.failed += 1
+        report.failures += problems
+    else:
+        report.passed += 1
+
+
+def _play(assistant, case: TestCase, sender_id: str, state, report) -> list[str]:
     turn: list[dict] | None = None
     problems: list[str] = []
     for step, line in case.steps:
@@ -242,8 +293,4 @@ def run_test_case(assistant, case: TestCase, report) -> None:
         report.predictions.append({"test_case": case.name, "step": step, "passed": problem is None})
         if problem:
             problems.append(f"{where}: {problem}")
-    if problems:
-        report.failed += 1
-        report.failures += problems
-    else:
-        report.passed += 1
+    return problems

@@ -40,6 +40,7 @@ DEFAULT_PATTERN_INTENTS = {
     c.HUMAN_HANDOFF: ["human_handoff", "talk_to_human"],
     c.REPEAT: ["repeat", "repeat_bot_messages"],
     c.KNOWLEDGE: ["knowledge", "knowledge_question", "faq"],
+    c.SESSION_END: ["session_end"],
 }
 AFFIRM, DENY = "affirm", "deny"
 FALLBACK_INTENT = "nlu_fallback"

@@ -19,7 +19,7 @@ def run_e2e(path, model_dir) -> list[str]:
 
 @pytest.mark.parametrize(
     ("fixture", "cases"),
-    [("calm_transfer", 17), ("calm_repairs", 6), ("calm_voice", 5), ("calm_steps", 6)],
+    [("calm_transfer", 19), ("calm_repairs", 6), ("calm_voice", 5), ("calm_steps", 6)],
 )
 def test_fixture_e2e_cases_all_pass(fixture, cases, model_dir):
     assert run_e2e(FIXTURES / fixture, model_dir)[-1] == f"{cases} passed, 0 failed"
