@@ -129,32 +129,47 @@ class NLUCommandAdapter:
     def _slot_commands(self, parse, tracker, flows, available, starting, intended) -> list[dict]:
         top = tracker.stack[-1] if tracker.stack else {}
         asking = top.get("collect") if top.get("type") == st.COLLECT else None
-        active = st.current_context(tracker.stack).get("flow_id")
-        candidates = []
-        for flow_id in available:
-            for step in flows.get(flow_id).collect_steps():
-                if not step.ask_before_filling and step.value not in candidates:
-                    candidates.append(step.value)
-        if asking and asking not in candidates:
-            candidates.append(asking)
+        flow_id = st.current_context(tracker.stack).get("flow_id") or starting
         commands = []
-        for free_text in (False, True):
-            for name in candidates:
-                if free_text and (commands or intended or name != asking):
-                    continue  # free text answers the question asked, and only that
-                slot = tracker.domain.slots.get(name)
-                for mapping in slot.mappings if slot else []:
-                    if (mapping.get("type") == "from_text") != free_text:
-                        continue
-                    found, value = mapping_value(mapping, parse, active or starting)
-                    if found:
-                        commands.append(_set_slot(name, value))
-                        break
-        if asking and not intended and not any(x["name"] == asking for x in commands):
-            answer = _direct_answer(tracker.domain.slots.get(asking), parse)
-            if answer is not None:
-                commands.append(_set_slot(asking, answer))
+        for name in _candidate_slots(flows, available, asking):
+            value = _mapped_value(tracker.domain.slots.get(name), parse, flow_id, free_text=False)
+            if value is not _NOTHING:
+                commands.append(_set_slot(name, value))
+        if asking and not commands and not intended:
+            # Free text answers the question asked, and only when nothing else was said.
+            slot = tracker.domain.slots.get(asking)
+            value = _mapped_value(slot, parse, flow_id, free_text=True)
+            if value is _NOTHING:
+                value = _direct_answer(slot, parse)
+            if value is not None and value is not _NOTHING:
+                commands.append(_set_slot(asking, value))
         return commands
+
+
+_NOTHING = object()
+
+
+def _candidate_slots(flows, available, asking) -> list[str]:
+    """Slots the available flows collect without asking first, plus the one being asked."""
+    names: list[str] = []
+    for flow_id in available:
+        for step in flows.get(flow_id).collect_steps():
+            if not step.ask_before_filling and step.value not in names:
+                names.append(step.value)
+    if asking and asking not in names:
+        names.append(asking)
+    return names
+
+
+def _mapped_value(slot, parse: dict, flow_id, free_text: bool):
+    """The first value a mapping of the slot takes from the message (`_NOTHING` if none)."""
+    for mapping in slot.mappings if slot else []:
+        if (mapping.get("type") == "from_text") != free_text:
+            continue
+        found, value = mapping_value(mapping, parse, flow_id)
+        if found:
+            return value
+    return _NOTHING
 
 
 def _set_slot(name: str, value) -> dict:
