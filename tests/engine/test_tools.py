@@ -25,7 +25,7 @@ def test_demo_test_stories_all_pass_and_report_is_written(tmp_path, model_dir):
     code = cli.test(str(ROOT / "demo_assistant"), None, str(report), str(model_dir), out)
     lines = out.getvalue().strip().splitlines()
     assert code == 0, out.getvalue()
-    assert lines[-1] == "24 passed, 0 failed"  # 8 test stories and 16 e2e test cases
+    assert lines[-1] == "25 passed, 0 failed"  # 8 test stories and 17 e2e test cases
     predictions = json.loads(report.read_text())
     assert any(p.get("action") == "action_human_handoff" for p in predictions)
 
