@@ -1,5 +1,9 @@
 """Flow-based (CALM) conversations through the hub over WebSockets: a confirmed
-pattern_human_handoff reaches the live queue, and a bot hang-up closes the chat."""
+pattern_human_handoff reaches the live queue, a bot hang-up closes the chat, and a new version
+of the assistant winds up flows that changed."""
+
+import shutil
+from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
@@ -7,6 +11,7 @@ from channels.db import database_sync_to_async
 from handoff_hub.models import AuditEvent, Conversation, HandoffTicket
 from tests.hub.conftest import agent, customer, say
 
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
@@ -74,3 +79,22 @@ async def test_bot_hang_up_after_silence_closes_the_chat():
     ).afirst()
     assert audit is not None and audit.detail == {"reason": "hangup"}
     await cust.close()
+
+
+async def test_a_new_assistant_version_tells_running_conversations(settings, tmp_path):
+    from handoff_hub import engine
+
+    project = tmp_path / "northwind"
+    shutil.copytree(ROOT / "demo_assistant", project, ignore=shutil.ignore_patterns(".models"))
+    settings.HUB = {**settings.HUB, "ASSISTANT_PATH": str(project)}
+    cust, _ = await customer()
+    await say(cust, "I want to change my delivery address", "v-1")
+    await cust.until(_bot_message("Sure — what's your order number?"))
+    flows = project / "data" / "flows.yml"
+    flows.write_text(flows.read_text().replace("the new delivery address", "the address"))
+    engine._assistants.pop(str(project), None)  # the hub simply loads the new version
+    await say(cust, "NW-20930", "v-2")
+    await cust.until(_bot_message("There has been an update to my code."))
+    await cust.until(_bot_message("What else can I help you with?"))
+    await cust.close()
+    engine._assistants.pop(str(project), None)
