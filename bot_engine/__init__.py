@@ -2,6 +2,7 @@
 
 Assistant.load(path) -> Assistant
 assistant.handle(tracker_state, text, sender_id=...) -> TurnResult
+    (.messages, .tracker_state, .handoff: Handoff | None, .hangup: bool, .context)
 assistant.return_from_human(tracker_state, slots) -> TurnResult
 assistant.parse(text) -> dict
 """

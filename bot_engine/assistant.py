@@ -17,12 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_engine.actions import defaults, forms, remote, two_stage_fallback, utter
+from bot_engine.actions import flow_actions, forms, remote, utter
 from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
-from bot_engine.actions.python_actions import registered_action
+from bot_engine.actions.python_actions import PythonAction, load_action_classes, registered_action
+from bot_engine.actions.registry import DEFAULT_ACTIONS as _DEFAULT_ACTIONS
 from bot_engine.actions.slots import extract_slot_events
+from bot_engine.agent_context import agent_context
 from bot_engine.dialogue import events as ev
+from bot_engine.dialogue.flow_turns import FlowTurns
 from bot_engine.dialogue.tracker import Tracker
+from bot_engine.flows.stack import current_context, is_flow_frame
 from bot_engine.handoff import Handoff, handoff_request, is_marker_only
 from bot_engine.loading.project import Project, load_project
 from bot_engine.nlu import NLUPipeline
@@ -38,23 +42,6 @@ MAX_ACTIONS_PER_TURN = 10
 INTERNAL_ERROR_RESPONSE = "utter_internal_error_rasa"
 INTERNAL_ERROR_TEXT = "Sorry, I am having trouble with that. Please try again in a few minutes."
 _PAYLOAD = re.compile(r"^/(?P<intent>[\w\-.]+)(?P<entities>\{.*\})?\s*$", re.DOTALL)
-_DEFAULT_ACTIONS = {
-    a.name: a()
-    for a in (
-        defaults.ActionListen,
-        defaults.ActionRestart,
-        defaults.ActionSessionStart,
-        defaults.ActionDefaultFallback,
-        defaults.ActionDeactivateLoop,
-        defaults.ActionBack,
-        defaults.ActionUnlikelyIntent,
-        defaults.ActionSendText,
-        defaults.ActionDefaultAskAffirmation,
-        defaults.ActionDefaultAskRephrase,
-        defaults.ActionHumanHandoff,
-        two_stage_fallback.ActionTwoStageFallback,
-    )
-}
 
 
 @dataclass
@@ -65,6 +52,8 @@ class TurnResult:
     handoff: Handoff | None = None
     context: dict = field(default_factory=dict)
     error: str | None = None
+    # The bot ended the conversation (`action_hangup`): the channel should close the chat.
+    hangup: bool = False
 
 
 class Assistant:
@@ -81,6 +70,14 @@ class Assistant:
             "ultimate_fallback_action", "action_default_fallback"
         )
         self.action_endpoint = (project.endpoints or {}).get("action_endpoint")
+        self.action_stubs: dict = {}  # e2e tests' `stub_custom_actions`, by action name
+        self.has_rules_or_stories = bool(project.stories)
+        module = (self.action_endpoint or {}).get("actions_module")
+        self.module_actions = load_action_classes(project.path, module) if module else {}
+        # Optional: rephrases responses marked `metadata.rephrase: True`
+        # (`rephraser(message, response_name, tracker) -> message`); None sends them as written.
+        self.rephraser = None
+        self.flow_turns = FlowTurns(self) if project.uses_flows else None
 
     # ---- loading ----
     @classmethod
@@ -153,15 +150,40 @@ class Assistant:
         tracker = self.new_tracker(sender_id, tracker_state)
         start = len(tracker.events)
         context = ActionContext(tracker, self, channel)
+        context.extra["session_metadata"] = metadata or None
         if self._session_expired(tracker):
-            context.extra["session_metadata"] = metadata or None
+            custom = self.action_for("action_session_start") is not _DEFAULT_ACTIONS.get(
+                "action_session_start"
+            )
+            if metadata and custom:  # an overriding action_session_start reads the slot
+                tracker.update(ev.slot("session_started_metadata", metadata))
             self._run(ev.action("action_session_start"), "action_session_start", context)
-        parse = self.parse(text)
+        flows = self.flow_turns
+        parse = flows.understand(text, tracker) if flows else self.parse(text)
         tracker.update(ev.user(text, parse, channel, message_id, metadata))
-        for event in extract_slot_events(tracker, self.domain):
+        if flows:
+            flows.reset_voice_slots(tracker)
+        # Slot mappings of slots no flow collects (flows fill theirs through commands).
+        exclude = flows.collected_slots if flows else frozenset()
+        for event in extract_slot_events(tracker, self.domain, exclude):
             tracker.update(event)
-        self._predict_and_run(context)
+        if flows is None or not flows.take_turn(context, lambda: self._dm1_wants_turn(tracker)):
+            if flows:  # a turn for rules and forms: forms fill their slots by mappings too
+                for event in extract_slot_events(tracker, self.domain, flows.flow_only_slots):
+                    tracker.update(event)
+            self._predict_and_run(context)
         return self._result(tracker, start, context)
+
+    def _dm1_wants_turn(self, tracker: Tracker) -> bool:
+        """Rules, stories or an active loop have an answer (not just the core fallback)."""
+        if not self.has_rules_or_stories:
+            return False
+        if tracker.active_loop:
+            return True
+        if tracker.stack and tracker.latest_intent == "nlu_fallback":
+            return False  # a running flow handles not being understood itself
+        prediction = self.policies.predict(tracker)
+        return prediction.action != "action_listen" and not prediction.is_core_fallback
 
     def return_from_human(
         self,
@@ -222,7 +244,18 @@ class Assistant:
             excluded.clear()
             if name == "action_session_start":
                 return  # a new session waits for the user (its events end with a listen)
+            if self.flow_turns and tracker.stack and is_flow_frame(tracker.stack[-1]):
+                self.flow_turns.run_flows(context)  # a rule started a flow (`flow_<id>`)
+                return
         tracker.update(ev.action("action_listen"))
+
+    def run_action(self, action_event: dict, name: str, context: ActionContext) -> str:
+        """Run one action and log it with its events: 'ran', 'rejected' or 'failed'."""
+        return self._run(action_event, name, context)
+
+    def is_known_action(self, name: str) -> bool:
+        known = name in self.domain.action_names or name in self.module_actions
+        return known or registered_action(name) is not None
 
     def _run(self, action_event: dict, name: str, context: ActionContext) -> str:
         tracker = context.tracker
@@ -267,6 +300,10 @@ class Assistant:
     # ---- actions and responses ----
     def action_for(self, name: str):
         """Rasa's resolution order: custom overrides, defaults, forms, responses, action server."""
+        if name in self.action_stubs:
+            return self.action_stubs[name]
+        if name in self.module_actions:
+            return PythonAction(name, self.module_actions[name])
         custom = registered_action(name)
         if custom is not None:
             return custom
@@ -277,7 +314,9 @@ class Assistant:
             return forms.FormAction(name, self.domain.forms[name]["required_slots"])
         if name.startswith("utter_"):
             return utter.UtterAction(name)
-        if self.action_endpoint and self.action_endpoint.get("url"):
+        if name.startswith("flow_") and name[5:] in self.project.flows:
+            return flow_actions.ActionTriggerFlow(name[5:])
+        if self.action_endpoint and self.action_endpoint.get("url") and not self.module_actions:
             return remote.RemoteAction(name, self.action_endpoint)
         return _MissingAction(name)
 
@@ -293,8 +332,14 @@ class Assistant:
         variation = choose_variation(variations, tracker.slots, channel)
         if variation is None:
             return None
-        values = {**tracker.slots, "context": {}, **variables}
-        return message_from_variation(render_variation(variation, values), name)
+        values = {**tracker.slots, "context": current_context(tracker.stack), **variables}
+        message = message_from_variation(render_variation(variation, values), name)
+        if values["context"].get("flow_id"):  # where in a flow it was said (Rasa's metadata)
+            message["metadata"]["active_flow"] = values["context"]["flow_id"]
+            message["metadata"]["step_id"] = values["context"].get("step_id")
+        if self.rephraser is not None and (variation.get("metadata") or {}).get("rephrase"):
+            message = self.rephraser(message, name, tracker)
+        return message
 
     # ---- results ----
     def _result(self, tracker: Tracker, start: int, context: ActionContext) -> TurnResult:
@@ -315,36 +360,12 @@ class Assistant:
             handoff=handoff,
             context=self.bot_context(tracker),
             error="; ".join(errors) if errors else None,
+            hangup=bool(context.extra.get("hangup")),
         )
 
     def bot_context(self, tracker: Tracker) -> dict:
-        """What an agent should know when taking over: intents, slots, a one-line summary."""
-        users = [e for e in tracker.events if e.get("event") == "user"]
-        latest = []
-        for event in users[-3:]:
-            intent = (event.get("parse_data") or {}).get("intent") or {}
-            ranking = (event.get("parse_data") or {}).get("intent_ranking") or []
-            if intent.get("name") == "nlu_fallback" and len(ranking) > 1:
-                intent = ranking[1]  # show what the bot guessed, not the fallback marker
-            latest.append(
-                {
-                    "text": event.get("text"),
-                    "name": intent.get("name"),
-                    "confidence": round(float(intent.get("confidence") or 0.0), 4),
-                }
-            )
-        slots = {
-            k: v
-            for k, v in tracker.slots.items()
-            if v is not None and k not in {"session_started_metadata", "requested_slot"}
-        }
-        said = "; ".join(f'"{u["text"]}" ({u["name"]})' for u in latest)
-        return {
-            "latest_intents": list(reversed(latest)),
-            "slots": slots,
-            "active_flow": tracker.active_loop.get("name"),
-            "summary": f"Customer said: {said}" if said else "",
-        }
+        """What an agent should know when taking over: intents, slots, flows, a summary."""
+        return agent_context(tracker, self.project.flows)
 
 
 def _bot_message(event: dict, recipient: str) -> dict:

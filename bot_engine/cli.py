@@ -12,6 +12,7 @@ from bot_engine.conversation_tests import (
     run_nlu_tests,
     run_story,
 )
+from bot_engine.e2e_tests import load_test_cases, run_test_case
 from bot_engine.errors import ProjectError
 from bot_engine.loading.project import load_project
 
@@ -63,7 +64,10 @@ def test(
     model_dir: str | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Run test stories (tests/*.yml) and NLU test data; ends with 'N passed, M failed'."""
+    """Run test stories and e2e test cases (tests/*.yml) and NLU test data.
+
+    Ends with 'N passed, M failed'.
+    """
     root = Path(path)
     try:
         assistant = Assistant.load(path, model_dir=model_dir)
@@ -74,6 +78,8 @@ def test(
     test_files = sorted((root / "tests").glob("*.yml")) + sorted((root / "tests").glob("*.yaml"))
     for story in load_test_stories(test_files, root, report):
         run_story(assistant, story, report)
+    for case in load_test_cases(test_files, root, report.errors):
+        run_test_case(assistant, case, report)
     if nlu_file:
         run_nlu_tests(assistant, Path(nlu_file), root, report)
     for error in report.errors:

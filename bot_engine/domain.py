@@ -19,6 +19,18 @@ DEFAULT_ACTIONS = (
     "action_extract_slots",
     "action_human_handoff",
 )
+# The default actions of flow-based (CALM) assistants.
+CALM_DEFAULT_ACTIONS = (
+    "action_cancel_flow",
+    "action_correct_flow_slot",
+    "action_clarify_flows",
+    "action_run_slot_rejections",
+    "action_clean_stack",
+    "action_trigger_search",
+    "action_trigger_chitchat",
+    "action_hangup",
+    "action_repeat_bot_messages",
+)
 DEFAULT_INTENTS = ("restart", "back", "out_of_scope", "session_start", "nlu_fallback")
 SLOT_TYPES = ("text", "bool", "float", "categorical", "list", "any")
 
@@ -93,14 +105,23 @@ class Domain:
     session_expiration_minutes: float = 60
     carry_over_slots: bool = True
     raw: dict = field(default_factory=dict)
+    # Added for flow-based assistants: default intents and actions (`flow_<id>` included).
+    builtin_intents: set[str] = field(default_factory=set)
+    builtin_actions: set[str] = field(default_factory=set)
 
     @property
     def action_names(self) -> set[str]:
-        return set(DEFAULT_ACTIONS) | set(self.actions) | set(self.responses) | set(self.forms)
+        return (
+            set(DEFAULT_ACTIONS)
+            | set(self.actions)
+            | set(self.responses)
+            | set(self.forms)
+            | self.builtin_actions
+        )
 
     @property
     def intent_names(self) -> set[str]:
-        return set(self.intents) | set(DEFAULT_INTENTS)
+        return set(self.intents) | set(DEFAULT_INTENTS) | self.builtin_intents
 
     def intent(self, name: str) -> Intent:
         return self.intents.get(name) or Intent(name)

@@ -54,8 +54,9 @@ def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
 
 
 def apply_turn_result(conversation: Conversation, result) -> list[Message]:
-    """Store the bot's messages and tracker; move to the queue if the bot handed off."""
-    from handoff_hub.transitions import enqueue_handoff
+    """Store the bot's messages and tracker; move to the queue if the bot handed off, close
+    the chat if the bot hung up."""
+    from handoff_hub.transitions import close_after_hangup, enqueue_handoff
 
     said = _store_bot_output(conversation, result)
     if result.handoff is None and result.error and settings.HUB.get("HANDOFF_ON_BOT_ERROR"):
@@ -65,6 +66,8 @@ def apply_turn_result(conversation: Conversation, result) -> list[Message]:
         context = dict(result.context or {})
         context.setdefault("handoff_detail", dict(result.handoff.detail or {}))
         enqueue_handoff(conversation, result.handoff.reason, context)
+    elif getattr(result, "hangup", False):
+        close_after_hangup(conversation)
     return said
 
 

@@ -52,6 +52,7 @@ SYSTEM_TEXTS = {
     "resolved": "This conversation has been marked as resolved. Thanks for chatting with us!",
     "returned": "You're back with our virtual assistant.",
     "closed": "You ended the chat.",
+    "hung_up": "The assistant ended the chat.",
 }
 
 
@@ -278,6 +279,14 @@ def end_chat_by_customer(conversation_id: int) -> Conversation:
         _open_tickets(conversation).update(resolved_at=timezone.now())
         _system(conversation, "closed", "closed")
         return conversation
+
+
+def close_after_hangup(conversation: Conversation) -> None:
+    """The bot ended the conversation (`action_hangup`); the caller holds the row lock."""
+    if conversation.status != S.BOT:
+        return
+    _move(conversation, "close", None, reason="hangup")
+    _system(conversation, "hung_up", "closed")
 
 
 def reopen_conversation(conversation_id: int) -> Conversation:

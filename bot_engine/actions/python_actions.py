@@ -85,3 +85,32 @@ class PythonAction:
                 event.setdefault("timestamp", None)
                 result.append(event)
         return result
+
+
+def load_action_classes(project_root, module: str) -> dict[str, type]:
+    """Custom actions of `endpoints.yml: action_endpoint: actions_module: <module>`, in-process.
+
+    The module is a file or package in the project directory (`actions` → `actions.py` or
+    `actions/__init__.py`); every class in it with `name()` and `run()` is an action.
+    """
+    import importlib.util
+    import inspect
+    from pathlib import Path
+
+    base = Path(project_root) / Path(*module.split("."))
+    path = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+    if not path.exists():
+        raise FileNotFoundError(f"actions_module '{module}' not found at {path}")
+    unique = f"_assistant_actions_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(unique, path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    found = {}
+    for _, cls in inspect.getmembers(loaded, inspect.isclass):
+        if cls.__module__ != unique or not (hasattr(cls, "name") and hasattr(cls, "run")):
+            continue
+        try:
+            found[cls().name()] = cls
+        except Exception:  # noqa: BLE001, S112 - base classes without a name are not actions
+            continue
+    return found

@@ -3,7 +3,8 @@
 from bot_engine.dialogue import events
 
 
-def extract_slot_events(tracker, domain) -> list[dict]:
+def extract_slot_events(tracker, domain, exclude: frozenset = frozenset()) -> list[dict]:
+    """Slot events from the latest message's slot mappings (`exclude`: slots flows collect)."""
     parse = tracker.latest_message.get("parse_data") or {}
     intent = (parse.get("intent") or {}).get("name")
     entities = parse.get("entities") or []
@@ -12,6 +13,8 @@ def extract_slot_events(tracker, domain) -> list[dict]:
     requested = tracker.slots.get("requested_slot")
     found: list[dict] = []
     for slot in domain.slots.values():
+        if slot.name in exclude:
+            continue
         for mapping in slot.mappings:
             values = _values(mapping, intent, entities, text, loop, requested, slot.name)
             if not values:

@@ -22,8 +22,13 @@ def bot(text: str | None, data: dict | None = None, metadata: dict | None = None
     return _event("bot", text=text, data=data or {}, metadata=metadata or {})
 
 
-def action(name: str, policy: str | None = None, confidence: float | None = None) -> dict:
-    return _event("action", name=name, policy=policy, confidence=confidence)
+def action(
+    name: str, policy: str | None = None, confidence: float | None = None, metadata=None
+) -> dict:
+    event = _event("action", name=name, policy=policy, confidence=confidence)
+    if metadata:
+        event["metadata"] = metadata
+    return event
 
 
 def slot(name: str, value) -> dict:
@@ -64,6 +69,19 @@ def resume() -> dict:
 
 def rejected(name: str, policy: str | None = None, confidence: float | None = None) -> dict:
     return _event("action_execution_rejected", name=name, policy=policy, confidence=confidence)
+
+
+def session_ended(metadata: dict | None = None) -> dict:
+    return _event("session_ended", metadata=metadata or {})
+
+
+def flow_started(flow_id: str, metadata: dict | None = None) -> dict:
+    return _event("flow_started", flow_id=flow_id, metadata=metadata or {})
+
+
+def flow_step_event(kind: str, flow_id: str, step_id: str | None) -> dict:
+    """`flow_interrupted`, `flow_resumed`, `flow_completed` or `flow_cancelled`."""
+    return _event(kind, flow_id=flow_id, step_id=step_id)
 
 
 KNOWN_EVENTS = {

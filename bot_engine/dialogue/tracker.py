@@ -4,6 +4,7 @@ import copy
 
 from bot_engine.dialogue.events import KNOWN_EVENTS
 from bot_engine.domain import Domain
+from bot_engine.flows.stack import apply_stack_update
 
 
 class Tracker:
@@ -25,6 +26,7 @@ class Tracker:
         self.active_loop: dict = {}
         self.paused = False
         self.followup_action: str | None = None
+        self.stack: list[dict] = []  # the CALM dialogue stack (bottom → top)
 
     def _rebuild(self) -> None:
         self._reset()
@@ -66,6 +68,8 @@ class Tracker:
             self.paused = True
         elif kind == "resume":
             self.paused = False
+        elif kind == "stack":
+            self.stack = apply_stack_update(self.stack, event.get("update"))
         elif kind == "reset_slots":
             self.slots = self.domain.initial_slots()
         elif kind == "restart":
@@ -187,8 +191,24 @@ class Tracker:
             "active_loop": dict(self.active_loop),
             "latest_action": {"action_name": self.latest_action} if self.latest_action else {},
             "latest_action_name": self.latest_action,
-            "stack": [],
+            "stack": copy.deepcopy(self.stack),
         }
+
+    def stack_history(self) -> list[list[dict]]:
+        """Every distinct stack state of the current session, oldest first."""
+        states: list[list[dict]] = []
+        stack: list[dict] = []
+        for event in self.applied_events():
+            if event.get("event") == "stack":
+                stack = apply_stack_update(stack, event.get("update"))
+                if not states or states[-1] != stack:
+                    states.append(stack)
+        return states
+
+    def slot_was_ever_set(self, name: str) -> bool:
+        return any(
+            e.get("event") == "slot" and e.get("name") == name for e in self.applied_events()
+        )
 
 
 def _pop_through(applied: list[dict], kind: str) -> None:

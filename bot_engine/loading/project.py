@@ -5,11 +5,14 @@ from pathlib import Path
 
 from bot_engine.domain import Domain
 from bot_engine.errors import ProjectError, ValidationMessage
+from bot_engine.flows.model import FlowsList
 from bot_engine.loading.domain_loader import merge_domain_documents
+from bot_engine.loading.flows_setup import prepare_flows, read_project_flows
 from bot_engine.loading.nlu_loader import read_nlu
 from bot_engine.loading.stories_loader import Story, read_stories
 from bot_engine.loading.yaml_lines import YamlDocument, load_yaml_file
 from bot_engine.nlu import NLUTrainingData
+from bot_engine.patterns import default_pattern_responses
 
 DEFAULT_POLICIES = [{"name": "MemoizationPolicy"}, {"name": "RulePolicy"}]
 
@@ -23,6 +26,11 @@ class Project:
     config: dict
     endpoints: dict
     warnings: list[ValidationMessage] = field(default_factory=list)
+    flows: FlowsList = field(default_factory=FlowsList)
+
+    @property
+    def uses_flows(self) -> bool:
+        return len(self.flows) > 0
 
     @property
     def rules(self) -> list[Story]:
@@ -64,9 +72,14 @@ def load_project(path: str | Path) -> Project:
 
     nlu = NLUTrainingData()
     stories: list[Story] = []
-    for file in _yaml_files(root / "data"):
+    flow_docs: list[YamlDocument] = []
+    flow_paths = _yaml_files(root / "flows.yml") + _yaml_files(root / "flows")
+    for file in flow_paths + _yaml_files(root / "data"):
         document = read(file)
         if document is None or document.data is None:
+            continue
+        flow_docs.append(document)
+        if file in flow_paths:
             continue
         if not isinstance(document.data, dict):
             messages.append(document.message((), "", "a data file must be a mapping"))
@@ -84,7 +97,9 @@ def load_project(path: str | Path) -> Project:
     if not config.get("policies"):
         config["policies"] = list(DEFAULT_POLICIES)
 
-    project = Project(root, domain, nlu, stories, config, endpoints)
+    flows = read_project_flows(flow_docs, messages)
+    prepare_flows(flows, domain, messages)
+    project = Project(root, domain, nlu, stories, config, endpoints, flows=flows)
     messages.extend(check_project(project))
     errors = [m for m in messages if m.level == "error"]
     project.warnings = [m for m in messages if m.level == "warning"]
@@ -111,7 +126,12 @@ def check_project(project: Project) -> list[ValidationMessage]:
     messages: list[ValidationMessage] = []
     actions = domain.action_names
     intents = domain.intent_names
-    used_actions: set[str] = set()
+    used_actions: set[str] = {
+        str(step.value) for flow in project.flows for step in flow.steps if step.kind == "action"
+    } | {step.utter for flow in project.flows for step in flow.collect_steps()}
+    used_actions |= {
+        r["utter"] for f in project.flows for s in f.collect_steps() for r in s.rejections
+    }
     for story in project.stories:
         kind = "rule" if story.is_rule else "story"
         for step in _flat_steps(story.steps + story.condition):
@@ -177,6 +197,7 @@ def check_project(project: Project) -> list[ValidationMessage]:
             response not in used_actions
             and response not in domain.actions
             and not (_used_implicitly(response, domain))
+            and not (project.uses_flows and response in default_pattern_responses())
         ):
             messages.append(
                 ValidationMessage(

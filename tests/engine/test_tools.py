@@ -25,7 +25,7 @@ def test_demo_test_stories_all_pass_and_report_is_written(tmp_path, model_dir):
     code = cli.test(str(ROOT / "demo_assistant"), None, str(report), str(model_dir), out)
     lines = out.getvalue().strip().splitlines()
     assert code == 0, out.getvalue()
-    assert lines[-1] == "8 passed, 0 failed"
+    assert lines[-1] == "25 passed, 0 failed"  # 8 test stories and 17 e2e test cases
     predictions = json.loads(report.read_text())
     assert any(p.get("action") == "action_human_handoff" for p in predictions)
 
@@ -35,6 +35,7 @@ def test_failing_story_is_reported_with_file_and_line(tmp_path, model_dir):
     import shutil
 
     shutil.copytree(ROOT / "demo_assistant", project, ignore=shutil.ignore_patterns(".models"))
+    (project / "tests" / "test_flows.yml").unlink()
     (project / "tests" / "test_stories.yml").write_text(
         "stories:\n  - story: wrong\n    steps:\n      - user: hello\n        intent: greet\n"
         "      - action: utter_goodbye\n"

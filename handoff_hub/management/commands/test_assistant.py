@@ -5,7 +5,7 @@ from bot_engine import cli
 
 
 class Command(BaseCommand):
-    help = "Run a project's test stories (tests/*.yml) and NLU test data."
+    help = "Run a project's test stories and e2e test cases (tests/*.yml) and NLU test data."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path")

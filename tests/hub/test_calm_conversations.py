@@ -1,0 +1,100 @@
+"""Flow-based (CALM) conversations through the hub over WebSockets: a confirmed
+pattern_human_handoff reaches the live queue, a bot hang-up closes the chat, and a new version
+of the assistant winds up flows that changed."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+
+from handoff_hub.models import AuditEvent, Conversation, HandoffTicket
+from tests.hub.conftest import agent, customer, say
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def _bot_message(text_start: str):
+    return lambda f: (
+        f["type"] == "message" and f["sender"] == "bot" and (f["text"] or "").startswith(text_start)
+    )
+
+
+async def test_confirmed_handoff_from_a_flow_reaches_the_queue_as_a_pattern(make_agent):
+    user = await database_sync_to_async(make_agent)("alex")
+    console = await agent(user)
+    cust, welcome = await customer()
+    await say(cust, "cancel my order NW-13579", "c-1")
+    await cust.until(_bot_message("Would you like me to connect you"))
+    status = await Conversation.objects.values_list("status", flat=True).aget(
+        public_id=welcome["conversation"]
+    )
+    assert status == "bot"  # asking is not handing off
+    await say(cust, "/SetSlots(confirm_human_handoff=true)", "c-2")
+    await cust.until(lambda f: f["type"] == "status" and f["status"] == "queued")
+    queued = await console.until(
+        lambda f: (
+            f["type"] == "conversation"
+            and f["conversation"]["id"] == welcome["conversation"]
+            and f["conversation"]["status"] == "queued"
+        )
+    )
+    assert queued["conversation"]["reason"] == "pattern"
+    ticket = await HandoffTicket.objects.aget(conversation__public_id=welcome["conversation"])
+    assert ticket.reason == "pattern"
+    assert ticket.bot_context["recent_flows"] == ["cancel_order"]
+    assert ticket.bot_context["slots"]["order_number"] == "NW-13579"
+    await cust.close()
+    await console.close()
+
+
+async def test_declined_handoff_stays_with_the_bot():
+    cust, welcome = await customer()
+    await say(cust, "cancel my order NW-13579", "c-1")
+    await cust.until(_bot_message("Would you like me to connect you"))
+    await say(cust, "/SetSlots(confirm_human_handoff=false)", "c-2")
+    await cust.until(_bot_message("No problem."))
+    conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
+    assert conversation.status == "bot"
+    assert not await HandoffTicket.objects.filter(conversation=conversation).aexists()
+    await cust.close()
+
+
+async def test_bot_hang_up_after_silence_closes_the_chat():
+    cust, welcome = await customer()
+    await say(cust, "hello", "h-1")
+    await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    await cust.send({"type": "silence", "client_id": "s-1"})
+    await cust.until(_bot_message("Are you still there?"))
+    await cust.send({"type": "silence", "client_id": "s-2"})
+    await cust.until(_bot_message("It seems you are not there anymore."))
+    await cust.until(lambda f: f["type"] == "status" and f["status"] == "closed")
+    closing = await cust.until(
+        lambda f: f["type"] == "message" and f["sender"] == "system", seen=True
+    )
+    assert closing["text"] == "The assistant ended the chat."
+    audit = await AuditEvent.objects.filter(
+        conversation__public_id=welcome["conversation"], action="close"
+    ).afirst()
+    assert audit is not None and audit.detail == {"reason": "hangup"}
+    await cust.close()
+
+
+async def test_a_new_assistant_version_tells_running_conversations(settings, tmp_path):
+    from handoff_hub import engine
+
+    project = tmp_path / "northwind"
+    shutil.copytree(ROOT / "demo_assistant", project, ignore=shutil.ignore_patterns(".models"))
+    settings.HUB = {**settings.HUB, "ASSISTANT_PATH": str(project)}
+    cust, _ = await customer()
+    await say(cust, "I want to change my delivery address", "v-1")
+    await cust.until(_bot_message("Sure — what's your order number?"))
+    flows = project / "data" / "flows.yml"
+    flows.write_text(flows.read_text().replace("the new delivery address", "the address"))
+    engine._assistants.pop(str(project), None)  # the hub simply loads the new version
+    await say(cust, "NW-20930", "v-2")
+    await cust.until(_bot_message("There has been an update to my code."))
+    await cust.until(_bot_message("What else can I help you with?"))
+    await cust.close()
+    engine._assistants.pop(str(project), None)
