@@ -23,6 +23,7 @@ from bot_engine.actions.python_actions import PythonAction, load_action_classes,
 from bot_engine.actions.registry import DEFAULT_ACTIONS as _DEFAULT_ACTIONS
 from bot_engine.actions.slots import extract_slot_events
 from bot_engine.agent_context import agent_context
+from bot_engine.commands.llm_bridge import rephraser_for
 from bot_engine.dialogue import events as ev
 from bot_engine.dialogue.flow_turns import FlowTurns
 from bot_engine.dialogue.tracker import Tracker
@@ -74,9 +75,9 @@ class Assistant:
         self.has_rules_or_stories = bool(project.stories)
         module = (self.action_endpoint or {}).get("actions_module")
         self.module_actions = load_action_classes(project.path, module) if module else {}
-        # Optional: rephrases responses marked `metadata.rephrase: True`
-        # (`rephraser(message, response_name, tracker) -> message`); None sends them as written.
-        self.rephraser = None
+        # `nlg: {type: rephrase}` in endpoints.yml: responses marked `metadata.rephrase: True`
+        # are reworded (`rephraser(message, response_name, tracker) -> message`).
+        self.rephraser = rephraser_for(project.endpoints, project.path)
         self.flow_turns = FlowTurns(self) if project.uses_flows else None
 
     # ---- loading ----
@@ -337,7 +338,7 @@ class Assistant:
         if values["context"].get("flow_id"):  # where in a flow it was said (Rasa's metadata)
             message["metadata"]["active_flow"] = values["context"]["flow_id"]
             message["metadata"]["step_id"] = values["context"].get("step_id")
-        if self.rephraser is not None and (variation.get("metadata") or {}).get("rephrase"):
+        if self.rephraser is not None:  # it decides which messages it rewords
             message = self.rephraser(message, name, tracker)
         return message
 

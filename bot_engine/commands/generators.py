@@ -3,37 +3,20 @@
 A generator is any object with `predict_commands(parse, tracker, flows) -> list[dict]` that
 returns command dicts in the §8.1 format. Generators run in pipeline order; once one returned
 commands the later ones are skipped (so `NLUCommandAdapter` before an LLM generator gives
-intent triggers precedence). LLM generators are registered by `register_generator`; until one
-is, their names load fine and produce nothing.
+intent triggers precedence). The LLM generator names of Rasa Pro build `LLMGenerator`
+(`bot_engine.commands.llm_bridge`); other generators can be added with `register_generator`.
 """
 
 from collections.abc import Callable
+from pathlib import Path
 
 from bot_engine.commands import catalogue as c
+from bot_engine.commands.llm_bridge import LLM_GENERATOR_COMPONENTS, LLMGenerator
 from bot_engine.commands.nlu_adapter import NLUCommandAdapter
 from bot_engine.flows.guards import startable_flow_ids
 from bot_engine.flows.model import FlowsList
 
 DEFAULT_MAX_CHARACTERS = 420
-LLM_GENERATOR_NAMES = (
-    "LLMCommandGenerator",
-    "SingleStepLLMCommandGenerator",
-    "MultiStepLLMCommandGenerator",
-    "CompactLLMCommandGenerator",
-)
-
-
-class UnwiredGenerator:
-    """Stands in for an LLM generator no implementation is registered for: no commands."""
-
-    def __init__(self, name: str, config: dict):
-        self.name = name
-        self.config = config
-
-    def predict_commands(self, parse: dict, tracker, flows: FlowsList) -> list[dict]:
-        return []
-
-
 _registry: dict[str, Callable[[dict], object]] = {"NLUCommandAdapter": NLUCommandAdapter}
 
 
@@ -42,7 +25,10 @@ def register_generator(name: str, factory: Callable[[dict], object]) -> None:
     _registry[name] = factory
 
 
-def generators_from_config(pipeline: list) -> list:
+def generators_from_config(
+    pipeline: list, endpoints: dict | None = None, project_root: Path | None = None
+) -> list:
+    """The command generators of a pipeline, in order (LLM ones need endpoints for `llm:`)."""
     generators = []
     for component in pipeline or []:
         if not isinstance(component, dict):
@@ -50,8 +36,8 @@ def generators_from_config(pipeline: list) -> list:
         name = component.get("name")
         if name in _registry:
             generators.append(_registry[name](component))
-        elif name in LLM_GENERATOR_NAMES:
-            generators.append(UnwiredGenerator(name, component))
+        elif name in LLM_GENERATOR_COMPONENTS:
+            generators.append(LLMGenerator.from_config(component, endpoints, project_root))
     return generators
 
 
@@ -59,7 +45,7 @@ def max_characters(pipeline: list) -> int:
     """`user_input.max_characters` of the first command generator (420; negative: no limit)."""
     for component in pipeline or []:
         if isinstance(component, dict) and (
-            component.get("name") in _registry or component.get("name") in LLM_GENERATOR_NAMES
+            component.get("name") in _registry or component.get("name") in LLM_GENERATOR_COMPONENTS
         ):
             user_input = component.get("user_input") or {}
             if isinstance(user_input, dict) and "max_characters" in user_input:

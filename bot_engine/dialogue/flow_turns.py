@@ -34,8 +34,9 @@ class FlowTurns:
     def __init__(self, assistant):
         self.assistant = assistant
         self.flows = assistant.project.flows
-        pipeline = assistant.project.config.get("pipeline") or []
-        self.generators = generators_from_config(pipeline)
+        project = assistant.project
+        pipeline = project.config.get("pipeline") or []
+        self.generators = generators_from_config(pipeline, project.endpoints, project.path)
         adapters = [g for g in self.generators if isinstance(g, NLUCommandAdapter)]
         if not adapters:
             # A flow assistant without a configured generator still understands intents.

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot_engine.commands.llm_bridge import llm_config_problems
 from bot_engine.domain import Domain
 from bot_engine.errors import ProjectError, ValidationMessage
 from bot_engine.flows.model import FlowsList
@@ -101,6 +102,7 @@ def load_project(path: str | Path) -> Project:
     prepare_flows(flows, domain, messages)
     project = Project(root, domain, nlu, stories, config, endpoints, flows=flows)
     messages.extend(check_project(project))
+    messages.extend(llm_config_problems(config, endpoints, root))
     errors = [m for m in messages if m.level == "error"]
     project.warnings = [m for m in messages if m.level == "warning"]
     if errors:

@@ -6,11 +6,7 @@ import shutil
 import pytest
 
 from bot_engine import Assistant
-from bot_engine.commands.generators import (
-    LLM_GENERATOR_NAMES,
-    UnwiredGenerator,
-    register_generator,
-)
+from bot_engine.commands.generators import register_generator
 from bot_engine.commands.payloads import set_slots_commands
 from tests.engine.conftest import FIXTURES, ROOT, Chat
 
@@ -85,43 +81,6 @@ def test_session_metadata_is_stored_and_read_by_an_overriding_session_start(tmp_
     assert tracker.slots["caller"] == "+15550100"
 
 
-def test_responses_marked_rephrase_pass_through_the_rephraser(model_dir):
-    assistant = Assistant.load(FIXTURES / "calm_transfer", model_dir=model_dir)
-    seen = []
-
-    def rephrase(message, response_name, tracker):
-        seen.append(response_name)
-        return {**message, "text": message["text"].upper()}
-
-    assistant.rephraser = rephrase
-    chat = Chat(assistant)
-    chat.say("/check_balance")
-    # utter_balance has no `rephrase`, the completed pattern's response has
-    assert chat.texts() == ["Your balance is 1000.0 dollars.", "WHAT ELSE CAN I HELP YOU WITH?"]
-    assert seen == ["utter_can_do_something_else"]
-
-
-def test_llm_generator_names_load_and_produce_nothing_until_wired(tmp_path, model_dir):
-    project = tmp_path / "llm"
-    shutil.copytree(FIXTURES / "calm_transfer", project)
-    config = (
-        (project / "config.yml")
-        .read_text()
-        .replace(
-            "  - name: NLUCommandAdapter\n",
-            "  - name: NLUCommandAdapter\n"
-            + "".join(f"  - name: {name}\n" for name in LLM_GENERATOR_NAMES),
-        )
-    )
-    (project / "config.yml").write_text(config)
-    assistant = Assistant.load(project, model_dir=model_dir)
-    generators = assistant.flow_turns.generators
-    assert [type(g).__name__ for g in generators][1:] == ["UnwiredGenerator"] * 4
-    chat = Chat(assistant)
-    chat.say("/transfer_money")
-    assert chat.texts() == ["Who would you like to send money to?"]
-
-
 def test_a_registered_generator_is_built_from_its_pipeline_entry(tmp_path, model_dir):
     class Echo:
         def __init__(self, config):
@@ -140,7 +99,6 @@ def test_a_registered_generator_is_built_from_its_pipeline_entry(tmp_path, model
     chat = Chat(Assistant.load(project, model_dir=model_dir))
     chat.say("anything at all")
     assert chat.texts()[0] == "Your balance is 1000.0 dollars."
-    assert isinstance(UnwiredGenerator("x", {}).predict_commands({}, None, None), list)
 
 
 def test_set_slots_payloads():
