@@ -1,5 +1,6 @@
 """Running a project's test stories (`tests/*.yml`) and NLU test data against an assistant."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,3 +110,23 @@ def run_nlu_tests(assistant: Assistant, path: Path, root: Path, report: TestRepo
             report.failures.append(
                 f"{path}: {example.text!r}: expected intent '{example.intent}', got '{got}'"
             )
+
+
+def run_project_tests(
+    assistant: Assistant,
+    root: str | Path,
+    nlu_file: str | Path | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> TestReport:
+    """Run a project's test stories (`tests/*.yml`) and, if given, NLU test data."""
+    root = Path(root)
+    report = TestReport()
+    files = sorted((root / "tests").glob("*.yml")) + sorted((root / "tests").glob("*.yaml"))
+    stories = load_test_stories(files, root, report)
+    for index, story in enumerate(stories, start=1):
+        run_story(assistant, story, report)
+        if progress is not None:
+            progress(f"story {index} of {len(stories)}", index / len(stories))
+    if nlu_file:
+        run_nlu_tests(assistant, Path(nlu_file), root, report)
+    return report

@@ -142,3 +142,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 class PrivateNoteAdmin(admin.ModelAdmin):
     list_display = ("conversation", "author", "text", "created_at")
     search_fields = ("text",)
+
+
+# The assistant lifecycle's admin (assistants, versions, deployments, jobs).
+from handoff_hub.assistants import admin as assistants_admin  # noqa: E402, F401
