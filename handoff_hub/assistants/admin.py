@@ -194,6 +194,9 @@ class AssistantVersionAdmin(admin.ModelAdmin):
         extra = dict(extra_context or {})
         if version is not None:
             jobs = list(version.jobs.all()[:10])
+            # Read after the jobs: a job that ended meanwhile has already updated the version,
+            # so the page never shows a finished job beside a stale version (nothing to poll).
+            version.refresh_from_db()
             extra.update(
                 version=version,
                 errors=[m for m in version.validation_messages if m.get("level") == "error"],

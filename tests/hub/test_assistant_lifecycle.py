@@ -168,12 +168,13 @@ def _database_url() -> str:
 
 
 def test_concurrent_activations_leave_exactly_one_active_version_per_site(make_version):
-    versions = [make_version(f"Hello from version {n}!") for n in range(4)]
+    versions = [make_version(f"Hello from version {n}!") for n in range(6)]
     barrier = threading.Barrier(len(versions))
     errors: list[Exception] = []
 
     def activate(version: AssistantVersion) -> None:
         try:
+            Deployment.objects.exists()  # connect first, so the activations start together
             barrier.wait(10)
             actions.activate_version(version, "shop")
         except Exception as error:  # noqa: BLE001 - collected and asserted below
