@@ -146,3 +146,4 @@ class PrivateNoteAdmin(admin.ModelAdmin):
 
 # The assistant lifecycle's admin (assistants, versions, deployments, jobs).
 from handoff_hub.assistants import admin as assistants_admin  # noqa: E402, F401
+from handoff_hub.assistants import admin_history  # noqa: E402, F401

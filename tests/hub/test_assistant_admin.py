@@ -258,3 +258,31 @@ def test_lifecycle_pages_escape_names_notes_and_file_names(root_client, store):
     page = page_of(root_client, version)
     assert "<b>Bot</b>" not in page and "&lt;b&gt;Bot&lt;/b&gt; v1" in page
     assert "<script>x</script>" not in page and "<i>note</i>" not in page
+
+
+def test_deployments_list_rolls_back_and_history_pages_open(root_client, store):
+    from handoff_hub.assistants import actions
+    from handoff_hub.assistants.deploy import run_now
+
+    bot = Assistant.objects.create(name="Shop bot")
+    for greeting in ("one", "two"):
+        upload(root_client, bot, project_zip(greeting=greeting))
+    first, second = AssistantVersion.objects.order_by("number")
+    for version in (first, second):
+        run_now(version, "train")
+        actions.activate_version(version, "shop")
+    listing = root_client.get("/admin/hub/deployment/").content.decode()
+    assert "shop" in listing and "Shop bot v2" in listing
+    deployment = Deployment.objects.get(site="shop")
+    page = root_client.post(
+        "/admin/hub/deployment/",
+        {"action": "rollback_selected", "_selected_action": [deployment.pk]},
+        follow=True,
+    ).content.decode()
+    assert "Shop bot v1" in page and Deployment.objects.get(site="shop").version == first
+    for url in ("/admin/hub/activation/", "/admin/hub/assistantjob/", "/admin/hub/assistant/"):
+        assert root_client.get(url).status_code == 200, url
+    assistant_page = root_client.get(f"/admin/hub/assistant/{bot.pk}/change/").content.decode()
+    assert f"/admin/hub/assistantversion/add/?assistant={bot.pk}" in assistant_page
+    assert f'href="/admin/hub/assistantversion/{second.pk}/change/">v2<' in assistant_page
+    assert "shop (v1)" in root_client.get("/admin/hub/assistant/").content.decode()

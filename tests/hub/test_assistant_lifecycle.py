@@ -240,3 +240,29 @@ def test_setup_demo_deploys_the_demo_assistant_once_however_often_it_runs(hub_se
     assert "Northwind assistant" in greet(conversation)
     conversation.refresh_from_db()
     assert conversation.assistant_version == version
+
+
+async def test_the_widgets_site_key_picks_the_version_and_bad_keys_get_an_error_frame(
+    make_version,
+):
+    from channels.testing import WebsocketCommunicator
+
+    from handoff_hub.asgi import application
+    from tests.hub.conftest import ORIGIN, Peer
+
+    shop_version = await database_sync_to_async(make_version)(ONE)
+    await database_sync_to_async(actions.activate_version)(shop_version, "shop")
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[ORIGIN])
+    assert (await communicator.connect())[0]
+    widget = Peer(communicator)
+    await widget.send({"type": "hello", "site": "Not a key!"})
+    error = await widget.until(lambda f: f["type"] == "error")
+    assert error["code"] == "bad_field" and "'site'" in error["message"]
+    await widget.send({"type": "hello", "site": "shop"})
+    welcome = await widget.until(lambda f: f["type"] == "welcome")
+    await say(widget, "hello", "s1")
+    reply = await widget.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert reply["text"] == ONE  # the shop's version, not the demo assistant of everyone else
+    stored = await Conversation.objects.aget(public_id=welcome["conversation"])
+    assert stored.site == "shop" and stored.assistant_version_id == shop_version.pk
+    await widget.close()
