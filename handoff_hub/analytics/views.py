@@ -3,6 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from handoff_hub.analytics.charts import report_charts
 from handoff_hub.analytics.export import report_csv
@@ -42,6 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "charts": report_charts(report),
         "query": request.GET.urlencode(),
         "filtered_to_humans": scope.queue_id is not None or scope.agent_id is not None,
+        "time_zone": timezone.get_current_timezone_name(),
     }
     return render(
         request, "analytics/dashboard.html", context, status=200 if form.is_valid() else 400

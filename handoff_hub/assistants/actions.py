@@ -157,12 +157,15 @@ def request_job(version: AssistantVersion, kind: str, user=None) -> AssistantJob
         raise LifecycleError(f"Unknown job kind {kind!r}.")
     if version.validation_status == ValidationStatus.INVALID:
         raise LifecycleError(f"{version} has validation errors; fix them and upload again.")
+    runner.fail_stale_jobs()  # a job whose process died must not block a new one
     with transaction.atomic():
         AssistantVersion.objects.select_for_update().get(pk=version.pk)
         busy = version.jobs.filter(kind=kind, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
         if busy.exists():
             raise LifecycleError(f"{version} is already being {_job_verb(kind)}.")
-        job = AssistantJob.objects.create(version=version, kind=kind, requested_by=user)
+        job = AssistantJob.objects.create(
+            version=version, kind=kind, requested_by=user, step="waiting for a runner"
+        )
         transaction.on_commit(runner.wake_runner)
     return job
 

@@ -20,13 +20,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from handoff_hub.assistants import actions
+from handoff_hub.assistants import actions, runner
 from handoff_hub.assistants.forms import ActivateForm, AddVersionForm
 from handoff_hub.assistants.models import (
     Assistant,
+    AssistantJob,
     AssistantVersion,
     Deployment,
     JobKind,
+    JobStatus,
     ValidationStatus,
     describe_site,
 )
@@ -192,7 +194,7 @@ class AssistantVersionAdmin(admin.ModelAdmin):
         version = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if version is not None:
-            jobs = list(version.jobs.all()[:10])
+            jobs = self._current_jobs(version)
             # Read after the jobs: a job that ended meanwhile has already updated the version,
             # so the page never shows a finished job beside a stale version (nothing to poll).
             version.refresh_from_db()
@@ -301,6 +303,14 @@ class AssistantVersionAdmin(admin.ModelAdmin):
 
         return self._lifecycle_step(request, object_id, rollback, ACTIVATE_PERMISSION)
 
+    def _current_jobs(self, version: AssistantVersion) -> list[AssistantJob]:
+        """The version's latest jobs, after settling those no process runs any more."""
+        runner.fail_stale_jobs()
+        jobs = list(version.jobs.all()[:10])
+        if any(job.status == JobStatus.QUEUED for job in jobs):
+            runner.wake_runner()  # e.g. queued just before a restart: this process takes it
+        return jobs
+
     def status_view(self, request, object_id) -> JsonResponse:
         """What the version page polls while a job runs."""
         version = get_object_or_404(AssistantVersion, pk=object_id)
@@ -315,7 +325,7 @@ class AssistantVersionAdmin(admin.ModelAdmin):
                 "step": job.step,
                 "error": job.error,
             }
-            for job in version.jobs.all()[:10]
+            for job in self._current_jobs(version)
         ]
         return JsonResponse({"version": version.pk, "jobs": jobs})
 

@@ -176,6 +176,8 @@ def copy_directory(directory: str, limits: Limits | None = None) -> ImportedProj
             relative = path.relative_to(source)
             if _skipped(relative.parts) or path.is_symlink() or not path.is_file():
                 continue
+            if source not in path.resolve().parents:  # reached through a linked folder
+                continue
             count += 1
             if count > limits.files:
                 raise ImportProblem(f"{source} has more than {limits.files} files.")

@@ -286,3 +286,37 @@ def test_deployments_list_rolls_back_and_history_pages_open(root_client, store):
     assert f"/admin/hub/assistantversion/add/?assistant={bot.pk}" in assistant_page
     assert f'href="/admin/hub/assistantversion/{second.pk}/change/">v2<' in assistant_page
     assert "shop (v1)" in root_client.get("/admin/hub/assistant/").content.decode()
+
+
+def test_a_job_whose_process_died_is_marked_failed_and_can_be_run_again(root_client, store):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    bot = Assistant.objects.create(name="Shop bot")
+    upload(root_client, bot, project_zip())
+    version = AssistantVersion.objects.get()
+    long_ago = timezone.now() - timedelta(minutes=10)
+    AssistantJob.objects.create(
+        version=version, kind="train", status="running", started_at=long_ago, heartbeat_at=long_ago
+    )
+    [job] = root_client.get(f"/admin/hub/assistantversion/{version.pk}/status/").json()["jobs"]
+    assert job["status"] == "failed" and "process running this job stopped" in job["error"]
+    post_step(root_client, version, "train")
+    jobs = wait_for_jobs(root_client, version)
+    assert [j["status"] for j in jobs] == ["succeeded", "failed"]
+
+
+def test_directory_import_never_follows_links_out_of_the_project(root_client, store):
+    secret = store.parent / "secret"
+    secret.mkdir()
+    (secret / "credentials.yml").write_text("password: hunter2")
+    source = write_project(store.parent / "projects" / "bot")
+    (source / "data" / "linked").symlink_to(secret, target_is_directory=True)
+    (source / "linked-file.yml").symlink_to(secret / "credentials.yml")
+    bot = Assistant.objects.create(name="Shop bot")
+    root_client.post(ADD_URL, {"assistant": bot.pk, "directory": str(source)})
+    version = AssistantVersion.objects.get()
+    copied = {p.name for p in Path(version.project_path).rglob("*")}
+    assert "credentials.yml" not in copied and "linked-file.yml" not in copied
+    assert version.file_count == 5
