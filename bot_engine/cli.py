@@ -6,13 +6,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot_engine.assistant import Assistant
-from bot_engine.conversation_tests import (
-    TestReport,
-    load_test_stories,
-    run_nlu_tests,
-    run_story,
-)
-from bot_engine.e2e_tests import load_test_cases, run_test_case
+from bot_engine.conversation_tests import run_project_tests
 from bot_engine.errors import ProjectError
 from bot_engine.loading.project import load_project
 
@@ -68,20 +62,12 @@ def test(
 
     Ends with 'N passed, M failed'.
     """
-    root = Path(path)
     try:
         assistant = Assistant.load(path, model_dir=model_dir)
     except ProjectError as error:
         print(error, file=out)
         return 1
-    report = TestReport()
-    test_files = sorted((root / "tests").glob("*.yml")) + sorted((root / "tests").glob("*.yaml"))
-    for story in load_test_stories(test_files, root, report):
-        run_story(assistant, story, report)
-    for case in load_test_cases(test_files, root, report.errors):
-        run_test_case(assistant, case, report)
-    if nlu_file:
-        run_nlu_tests(assistant, Path(nlu_file), root, report)
+    report = run_project_tests(assistant, path, nlu_file)
     for error in report.errors:
         print(f"error: {error}", file=out)
     for failure in report.failures:

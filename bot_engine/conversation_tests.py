@@ -1,9 +1,11 @@
 """Running a project's test stories (`tests/*.yml`) and NLU test data against an assistant."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot_engine.assistant import Assistant
+from bot_engine.e2e_tests import load_test_cases, run_test_case
 from bot_engine.loading.nlu_loader import read_nlu
 from bot_engine.loading.stories_loader import Story, read_stories
 from bot_engine.loading.yaml_lines import load_yaml_file
@@ -109,3 +111,29 @@ def run_nlu_tests(assistant: Assistant, path: Path, root: Path, report: TestRepo
             report.failures.append(
                 f"{path}: {example.text!r}: expected intent '{example.intent}', got '{got}'"
             )
+
+
+def run_project_tests(
+    assistant: Assistant,
+    root: str | Path,
+    nlu_file: str | Path | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> TestReport:
+    """Run a project's test stories and e2e test cases (`tests/*.yml`) and, if given, NLU
+    test data."""
+    root = Path(root)
+    report = TestReport()
+    files = sorted((root / "tests").glob("*.yml")) + sorted((root / "tests").glob("*.yaml"))
+    stories = load_test_stories(files, root, report)
+    cases = load_test_cases(files, root, report.errors)
+    total = len(stories) + len(cases)
+    for index, test in enumerate([*stories, *cases], start=1):
+        if isinstance(test, Story):
+            run_story(assistant, test, report)
+        else:
+            run_test_case(assistant, test, report)
+        if progress is not None:
+            progress(f"test {index} of {total}", index / total)
+    if nlu_file:
+        run_nlu_tests(assistant, Path(nlu_file), root, report)
+    return report

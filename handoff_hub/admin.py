@@ -76,7 +76,15 @@ def return_selected_to_bot(modeladmin, request, queryset):
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ("public_id", "status", "channel", "queue", "assigned_agent", "updated_at")
-    list_filter = ("status", "channel", "queue", "tickets__reason", "created_at")
+    list_filter = (
+        "status",
+        "channel",
+        "site",
+        "queue",
+        "tickets__reason",
+        "assistant_version",
+        "created_at",
+    )
     actions = [resolve_selected, requeue_selected, return_selected_to_bot]
     search_fields = ("public_id", "customer_id", "messages__text")
     readonly_fields = (
@@ -86,6 +94,8 @@ class ConversationAdmin(admin.ModelAdmin):
         "tracker_state",
         "tracker_version",
         "last_seq",
+        "site",
+        "assistant_version",
         "assistant_fingerprint",
         "created_at",
         "updated_at",
@@ -142,3 +152,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 class PrivateNoteAdmin(admin.ModelAdmin):
     list_display = ("conversation", "author", "text", "created_at")
     search_fields = ("text",)
+
+
+# The assistant lifecycle's admin (assistants, versions, deployments, jobs).
+from handoff_hub.assistants import admin as assistants_admin  # noqa: E402, F401
+from handoff_hub.assistants import admin_history  # noqa: E402, F401

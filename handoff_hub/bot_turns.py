@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from bot_engine import Handoff
-from handoff_hub.engine import get_assistant
+from handoff_hub.engine import LoadedAssistant, assistant_for
 from handoff_hub.messaging import append_message, lock_conversation
 from handoff_hub.models import Conversation, Message
 from handoff_hub.status import ConversationStatus, HandoffReason, Sender
@@ -31,7 +31,9 @@ def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
         if conversation.status != ConversationStatus.BOT:
             return []
         try:
-            result = get_assistant().handle(
+            # The active version now; an activation during the turn takes effect on the next.
+            loaded = assistant_for(conversation)
+            result = loaded.assistant.handle(
                 conversation.tracker_state,
                 message.text or message.data.get("payload", ""),
                 sender_id=str(conversation.public_id),
@@ -48,17 +50,19 @@ def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
                 return []  # a human took over while the bot was thinking: it stays quiet
             if locked.tracker_version != conversation.tracker_version:
                 continue  # another turn landed first: redo ours on the fresh tracker
-            return apply_turn_result(locked, result)
+            return apply_turn_result(locked, result, loaded)
     logger.warning("Gave up on a bot turn for conversation %s after retries", conversation_id)
     return []
 
 
-def apply_turn_result(conversation: Conversation, result) -> list[Message]:
+def apply_turn_result(
+    conversation: Conversation, result, loaded: LoadedAssistant | None = None
+) -> list[Message]:
     """Store the bot's messages and tracker; move to the queue if the bot handed off, close
     the chat if the bot hung up."""
     from handoff_hub.transitions import close_after_hangup, enqueue_handoff
 
-    said = _store_bot_output(conversation, result)
+    said = _store_bot_output(conversation, result, loaded)
     if result.handoff is None and result.error and settings.HUB.get("HANDOFF_ON_BOT_ERROR"):
         # The engine already apologised; a human picks up so the chat never goes silent.
         result.handoff = Handoff(HandoffReason.BOT_ERROR, {"error": result.error})
@@ -76,7 +80,8 @@ def resume_bot_after_human(
 ) -> None:
     """The bot takes the chat back (caller holds the row lock) and says `response`."""
     try:
-        result = get_assistant().return_from_human(
+        loaded = assistant_for(conversation)
+        result = loaded.assistant.return_from_human(
             conversation.tracker_state,
             slots=slots,
             sender_id=str(conversation.public_id),
@@ -85,17 +90,24 @@ def resume_bot_after_human(
     except Exception:
         logger.exception("Bot engine failed to resume conversation %s", conversation.public_id)
         return
-    _store_bot_output(conversation, result)
+    _store_bot_output(conversation, result, loaded)
 
 
-def _store_bot_output(conversation: Conversation, result) -> list[Message]:
+def _store_bot_output(
+    conversation: Conversation, result, loaded: LoadedAssistant | None = None
+) -> list[Message]:
     said = []
     for bot_message in result.messages:
         data = {k: bot_message[k] for k in _RICH_KEYS if bot_message.get(k)}
         said.append(append_message(conversation, Sender.BOT, bot_message.get("text") or "", data))
     conversation.tracker_state = result.tracker_state
     conversation.tracker_version += 1
-    conversation.save(update_fields=["tracker_state", "tracker_version", "updated_at"])
+    fields = ["tracker_state", "tracker_version", "updated_at"]
+    if loaded is not None:  # which version said it, for analytics and support
+        conversation.assistant_version_id = loaded.version_id
+        conversation.assistant_fingerprint = loaded.fingerprint[:80]
+        fields += ["assistant_version", "assistant_fingerprint"]
+    conversation.save(update_fields=fields)
     return said
 
 

@@ -1,7 +1,7 @@
 """The customer's WebSocket: one per open widget.
 
 Protocol (JSON frames):
-  → hello {token?, last_seq?, metadata?}   ← welcome {conversation, token, status}, then replay
+  → hello {token?, last_seq?, metadata?, site?} ← welcome {conversation, token, status}, replay
   → message {client_id, text}              ← ack {client_id, seq, duplicate} after it is stored
   → typing {active}   → end {}   → rate {score, comment?}
                                             ← message / status / queue / typing / error frames
@@ -36,10 +36,10 @@ def _bot_handles_silence(conversation_id: int) -> bool:
     from handoff_hub.engine import get_assistant
     from handoff_hub.status import ConversationStatus
 
-    status = Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True)
-    if status.first() != ConversationStatus.BOT:
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None or conversation.status != ConversationStatus.BOT:
         return False
-    return "silence_timeout" in get_assistant().domain.intent_names
+    return "silence_timeout" in get_assistant(conversation).domain.intent_names
 
 
 def _receive_in_worker(
@@ -122,7 +122,9 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
                 raise frames.FrameError("invalid_identity", "This chat belongs to someone else.")
         else:
             conversation = await Conversation.objects.acreate(
-                customer_metadata=metadata, customer_id=customer_id or ""
+                customer_metadata=metadata,
+                customer_id=customer_id or "",
+                site=frames.site_key(frame),
             )
             token = issue_customer_token(conversation.public_id)
             last_seq = 0

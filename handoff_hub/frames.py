@@ -1,8 +1,13 @@
 """Parsing and checking client WebSocket frames: bad input gets an error frame, never a crash."""
 
 import json
+import re
 
 from django.conf import settings
+
+from handoff_hub.assistants.models import SITE_KEY_PATTERN
+
+_SITE_KEY = re.compile(SITE_KEY_PATTERN)
 
 
 class FrameError(Exception):
@@ -66,3 +71,15 @@ def non_negative_int(frame: dict, key: str) -> int:
 def frame_ref(frame: dict) -> str | None:
     ref = frame.get("client_id")
     return ref if isinstance(ref, str) and len(ref) <= 64 else None
+
+
+def site_key(frame: dict) -> str:
+    """The widget's `data-site` key (picks the assistant version); blank if not given."""
+    value = frame.get("site")
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or not _SITE_KEY.match(value):
+        raise FrameError(
+            "bad_field", "'site' must be lower-case letters, digits, '.', '_' or '-' (max 60)."
+        )
+    return value

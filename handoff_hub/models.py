@@ -73,6 +73,8 @@ class AgentProfile(models.Model):
 class Conversation(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     channel = models.CharField(max_length=40, default="web")
+    # The widget's `data-site` key: picks the assistant version (see handoff_hub.assistants).
+    site = models.CharField(max_length=60, blank=True, default="")
     customer_id = models.CharField(max_length=200, blank=True, db_index=True)
     customer_metadata = models.JSONField(default=dict, blank=True)
     status = models.CharField(
@@ -90,6 +92,14 @@ class Conversation(models.Model):
         related_name="assigned_conversations",
     )
     assistant_fingerprint = models.CharField(max_length=80, blank=True)
+    # The assistant version the bot last answered with (empty: HUB_ASSISTANT_PATH).
+    assistant_version = models.ForeignKey(
+        "hub.AssistantVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
     tracker_state = models.JSONField(null=True, blank=True)
     # Bumped on every bot turn so a turn computed on a stale tracker is detected and redone.
     tracker_version = models.PositiveIntegerField(default=0)
@@ -102,6 +112,9 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
+        # Analytics select conversations by the day they started.
+        indexes = [models.Index(fields=["created_at"], name="conversation_created_at")]
+        permissions = [("view_analytics", "Can view analytics")]
 
     def __str__(self) -> str:
         return f"Conversation {self.public_id} ({self.status})"
@@ -257,3 +270,13 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook}"
+
+
+# The assistant lifecycle's models live in their own module but belong to this app.
+from handoff_hub.assistants.models import (  # noqa: E402, F401
+    Activation,
+    Assistant,
+    AssistantJob,
+    AssistantVersion,
+    Deployment,
+)

@@ -109,7 +109,7 @@ def conversation_tracker(request, sender_id: str) -> Response:
         conversation = visible.filter(public_id=sender_id).first()
     if conversation is None:
         return Response({"error": "No such conversation."}, status=404)
-    assistant = get_assistant()
+    assistant = get_assistant(conversation)
     tracker = assistant.new_tracker(sender_id, conversation.tracker_state)
     return Response(tracker.current_state())
 

@@ -166,6 +166,21 @@ HUB = {
     "ASSISTANT_PATH": os.environ.get("HUB_ASSISTANT_PATH", str(BASE_DIR / "demo_assistant")),
     # Trained models are cached here, keyed by fingerprint.
     "MODEL_DIR": os.environ.get("HUB_MODEL_DIR", str(BASE_DIR / ".models")),
+    # Assistant versions (uploaded or imported projects) are copied here; with several
+    # machines it must be shared storage, like MODEL_DIR.
+    "ASSISTANT_STORE": os.environ.get("HUB_ASSISTANT_STORE", str(BASE_DIR / ".assistants")),
+    # Server directories admins may import a project from (comma-separated).
+    "ASSISTANT_IMPORT_DIRS": env_list("HUB_ASSISTANT_IMPORT_DIRS", str(BASE_DIR)),
+    "ASSISTANT_MAX_UPLOAD_BYTES": int(os.environ.get("HUB_ASSISTANT_MAX_UPLOAD_BYTES", 20 << 20)),
+    "ASSISTANT_MAX_PROJECT_BYTES": int(
+        os.environ.get("HUB_ASSISTANT_MAX_PROJECT_BYTES", 100 << 20)
+    ),
+    "ASSISTANT_MAX_FILES": int(os.environ.get("HUB_ASSISTANT_MAX_FILES", 5000)),
+    # How stale a process's view of the active versions may get (another process activated).
+    "ASSISTANT_REFRESH_SECONDS": float(os.environ.get("HUB_ASSISTANT_REFRESH_SECONDS", 1.0)),
+    # Train and test jobs run in a thread of the web process that takes them; false: only
+    # `manage.py run_assistant_jobs` runs them.
+    "ASSISTANT_JOBS_IN_PROCESS": env_bool("HUB_ASSISTANT_JOBS_IN_PROCESS", True),
     # Limits on what a client may send over a WebSocket.
     "MAX_FRAME_BYTES": int(os.environ.get("HUB_MAX_FRAME_BYTES", 16_384)),
     "MAX_MESSAGE_CHARS": int(os.environ.get("HUB_MAX_MESSAGE_CHARS", 4_000)),

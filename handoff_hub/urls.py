@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.demo_site, name="demo-site"),
     path("healthz", views.healthz, name="healthz"),
     path("console/", include("agent_console.urls")),
+    path("analytics/", include("handoff_hub.analytics.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("handoff_hub.api.urls")),
     # Rasa-compatible endpoints, so existing Rasa clients work unchanged.

@@ -40,3 +40,16 @@ def make_agent(db):
         return user
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def fresh_assistant_lookup():
+    """Every test sees the deployments of its own database, not a cached map of an earlier one."""
+    from handoff_hub import engine
+    from handoff_hub.assistants import registry
+
+    registry.forget()
+    engine.forget_versions()
+    yield
+    registry.forget()
+    engine.forget_versions()

@@ -23,3 +23,12 @@ class IsSupervisorOrReadOnly(BasePermission):
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
         return is_supervisor(request.user)
+
+
+class CanViewAnalytics(BasePermission):
+    message = "Analytics are for supervisors and admins."
+
+    def has_permission(self, request, view) -> bool:
+        from handoff_hub.analytics.permissions import can_view_analytics
+
+        return can_view_analytics(request.user)

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from handoff_hub.api import views
+from handoff_hub.api.analytics import AnalyticsReportView
 
 router = DefaultRouter()
 router.register("conversations", views.ConversationViewSet, basename="conversation")
@@ -12,6 +13,7 @@ router.register("canned-responses", views.CannedResponseViewSet, basename="canne
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("analytics/", AnalyticsReportView.as_view(), name="analytics"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -1,5 +1,6 @@
 /* Handoff Hub chat widget: embed with one <script src=".../static/widget/widget.js"> tag.
- * Data attributes: data-hub-url, data-title, data-color, data-greeting, data-position.
+ * Data attributes: data-hub-url, data-title, data-color, data-greeting, data-position,
+ * data-site (the site key that picks which assistant version answers).
  * Everything users or bots write is rendered as text (never as HTML). */
 (function () {
   "use strict";
@@ -13,6 +14,7 @@
     locale: ((script && script.dataset.locale) || navigator.language || "en").slice(0, 2),
     // Seconds of customer silence after the bot spoke before the bot may check in (0: off).
     silenceTimeout: Number((script && script.dataset.silenceTimeout) || 0),
+    site: (script && script.dataset.site) || undefined,
   };
   // Every string the widget shows, per language; the host page picks one with data-locale.
   var STRINGS = {
@@ -156,7 +158,7 @@
     socket.onopen = function () {
       retry = 0;
       socket.send(JSON.stringify({
-        type: "hello", token: state.token, last_seq: state.lastSeq,
+        type: "hello", token: state.token, last_seq: state.lastSeq, site: cfg.site,
         identity: script && script.dataset.userId ? { id: script.dataset.userId, hash: script.dataset.userHash } : undefined,
         metadata: { page_url: location.href, user: window.HandoffHubUser || null },
       }));

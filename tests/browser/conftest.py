@@ -69,6 +69,7 @@ def live_hub():
         "SECRET_KEY": "browser-tests-secret-key-not-for-production-000000",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SETTINGS_MODULE": "handoff_hub.settings",
+        "HUB_ASSISTANT_STORE": os.path.join(workdir, "assistants"),
     }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],

@@ -81,20 +81,70 @@ async def test_bot_hang_up_after_silence_closes_the_chat():
     await cust.close()
 
 
-async def test_a_new_assistant_version_tells_running_conversations(settings, tmp_path):
-    from handoff_hub import engine
+def _deploy(source: Path):
+    """Add `source` as a new version of the Northwind assistant, train it, activate it."""
+    from handoff_hub.assistants import actions
+    from handoff_hub.assistants.deploy import run_now
+    from handoff_hub.assistants.models import Assistant, JobKind
 
+    northwind, _ = Assistant.objects.get_or_create(name="Northwind")
+    version = actions.add_version_from_directory(northwind, str(source))
+    job = run_now(version, JobKind.TRAIN)
+    assert version.is_trained, job.error
+    actions.activate_version(version)
+    return version
+
+
+async def test_activating_a_version_whose_running_flow_changed_winds_it_up(settings, tmp_path):
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_STORE": str(tmp_path / "store"),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "ASSISTANT_IMPORT_DIRS": [str(tmp_path)],
+    }
     project = tmp_path / "northwind"
     shutil.copytree(ROOT / "demo_assistant", project, ignore=shutil.ignore_patterns(".models"))
-    settings.HUB = {**settings.HUB, "ASSISTANT_PATH": str(project)}
-    cust, _ = await customer()
+    first = await database_sync_to_async(_deploy)(project)
+    cust, welcome = await customer()
     await say(cust, "I want to change my delivery address", "v-1")
     await cust.until(_bot_message("Sure — what's your order number?"))
+
+    # Admin uploads a version in which the running flow is different, and activates it.
     flows = project / "data" / "flows.yml"
     flows.write_text(flows.read_text().replace("the new delivery address", "the address"))
-    engine._assistants.pop(str(project), None)  # the hub simply loads the new version
+    second = await database_sync_to_async(_deploy)(project)
+    assert second.pk != first.pk
+
     await say(cust, "NW-20930", "v-2")
     await cust.until(_bot_message("There has been an update to my code."))
     await cust.until(_bot_message("What else can I help you with?"))
+    stored = await Conversation.objects.aget(public_id=welcome["conversation"])
+    assert stored.assistant_version_id == second.pk
     await cust.close()
-    engine._assistants.pop(str(project), None)
+
+
+async def test_activating_a_version_leaves_chats_whose_flow_did_not_change_alone(
+    settings, tmp_path
+):
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_STORE": str(tmp_path / "store"),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "ASSISTANT_IMPORT_DIRS": [str(tmp_path)],
+    }
+    project = tmp_path / "northwind"
+    shutil.copytree(ROOT / "demo_assistant", project, ignore=shutil.ignore_patterns(".models"))
+    await database_sync_to_async(_deploy)(project)
+    cust, _ = await customer()
+    await say(cust, "I want to change my delivery address", "v-1")
+    await cust.until(_bot_message("Sure — what's your order number?"))
+
+    # Only a response changed: the running flow is the same, so the chat just goes on.
+    (project / "data" / "extra_responses.yml").write_text(
+        'version: "3.1"\nresponses:\n  utter_unrelated_new_response:\n    - text: "New!"\n'
+    )
+    await database_sync_to_async(_deploy)(project)
+    await say(cust, "NW-20930", "v-2")
+    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert reply["text"] == "What's the new delivery address?"
+    await cust.close()
