@@ -83,7 +83,7 @@ class NLUPipeline:
             pipeline.classifier = LogisticRegression(C=20.0, max_iter=2000)
             pipeline.classifier.fit(features, targets)
         report("training entity extractors", 0.9)
-        pipeline.entities = EntityExtractor.train(data, pipeline.components)
+        pipeline.entities = EntityExtractor.train(data, pipeline.config)
         report("done", 1.0)
         return pipeline
 
