@@ -20,7 +20,7 @@ from pathlib import Path
 from bot_engine.actions import defaults, forms, remote, two_stage_fallback, utter
 from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
 from bot_engine.actions.python_actions import registered_action
-from bot_engine.actions.slots import extract_slot_events
+from bot_engine.actions.slots import run_extract_slots
 from bot_engine.dialogue import events as ev
 from bot_engine.dialogue.tracker import Tracker
 from bot_engine.handoff import Handoff, handoff_request, is_marker_only
@@ -158,7 +158,7 @@ class Assistant:
             self._run(ev.action("action_session_start"), "action_session_start", context)
         parse = self.parse(text)
         tracker.update(ev.user(text, parse, channel, message_id, metadata))
-        for event in extract_slot_events(tracker, self.domain):
+        for event in run_extract_slots(context):
             tracker.update(event)
         self._predict_and_run(context)
         return self._result(tracker, start, context)
@@ -246,7 +246,7 @@ class Assistant:
                 self._notice_handoff(event, name, context)
             user_seen = user_seen or event.get("event") == "user"
         if user_seen:  # a clarified two-stage fallback replays the user message
-            for event in extract_slot_events(tracker, self.domain):
+            for event in run_extract_slots(context):
                 tracker.update(event)
         return "ran"
 

@@ -192,6 +192,9 @@ def _actions(document, domain: Domain, messages: list) -> None:
         name = next(iter(item)) if isinstance(item, dict) and item else item
         if isinstance(name, str) and name not in domain.actions:
             domain.actions.append(name)
+        options = item.get(name) if isinstance(item, dict) and isinstance(name, str) else None
+        if isinstance(options, dict) and options.get("send_domain") is True:
+            domain.actions_sending_domain.add(name)
 
 
 def _forms(document, domain: Domain, messages: list) -> None:
