@@ -103,7 +103,7 @@ class Assistant:
             except Exception:  # noqa: BLE001 - a broken cache is retrained, not fatal
                 nlu = None
         if nlu is None or nlu.fingerprint_value != fingerprint:
-            nlu = NLUPipeline.train(project.nlu, pipeline_config, progress=progress)
+            nlu = NLUPipeline.train(project.nlu, pipeline_config, progress, cache_dir=root)
             nlu.save(directory)
         elif progress:
             progress("loaded saved model", 1.0)
