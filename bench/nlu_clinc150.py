@@ -112,7 +112,7 @@ def leakage(data: dict) -> dict:
     }
 
 
-def threshold_mode(data, config, cache_dir):
+def threshold_mode(data, config, cache_dir, val_only: bool = False):
     pairs = [tuple(x) for x in data["train"]]
     pipeline, first = train(pairs, "threshold", config, cache_dir)
     cached = None
@@ -125,6 +125,8 @@ def threshold_mode(data, config, cache_dir):
     val_oos = [c for _, c in top(pipeline, [t for t, _ in data["oos_val"]])]
     val_curve = curve(val_in, val_oos)
     threshold = best_threshold(val_curve, len(val_in), len(val_oos))
+    if val_only:
+        raise SystemExit("--val-only: stopped before the test splits")
     test = [tuple(x) for x in data["test"]]
     test_in = [
         (p, c, g) for (p, c), (_, g) in zip(top(pipeline, [t for t, _ in test]), test, strict=True)
@@ -162,6 +164,9 @@ def main() -> None:
     parser.add_argument(
         "--intents", type=int, default=0, help="explore on the first N intents only (quicker)"
     )
+    parser.add_argument(
+        "--val-only", action="store_true", help="stop after choosing the threshold on val"
+    )
     args = parser.parse_args()
     config = DENSE_PIPELINE if args.dense else PIPELINE
     name = "dense" if args.dense else "default"
@@ -171,7 +176,7 @@ def main() -> None:
         args.chart = tempfile.mkdtemp()  # a subsample's chart is not the record
     print(f"leakage check (test texts also in train/val): {leakage(data)}", flush=True)
     with tempfile.TemporaryDirectory() as cache_dir:
-        pipeline, threshold = threshold_mode(data, config, Path(cache_dir))
+        pipeline, threshold = threshold_mode(data, config, Path(cache_dir), args.val_only)
         p50, p99 = latency_ms(pipeline, [t for t, _ in data["test"][:2000]])
         del pipeline
         oos_train = oos_train_mode(data, config, Path(cache_dir))
