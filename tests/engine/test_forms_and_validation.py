@@ -76,8 +76,8 @@ def test_custom_slot_mapping_runs_its_action_every_turn(chat):
 def test_domain_is_sent_only_when_the_server_asks(tmp_path, recording_proxy):
     # A domain the server has never seen (a unique response), so its digest is unknown there.
     chat = Chat(restaurant(tmp_path, recording_proxy.url, f"utter_unique_{uuid.uuid4().hex}"))
-    chat.say("what can you do")
-    assert chat.texts() == ["I know 4 intents and restaurant_form."]
+    chat.say("what can you do", channel="rest")
+    assert chat.texts() == ["I know 4 intents and restaurant_form (rest)."]
     calls = [(e["action"], e["sent_domain"], e["status"]) for e in recording_proxy.exchanges]
     # The first request of the turn (the custom slot mapping's action) is asked for the domain.
     assert calls[:2] == [("action_detect_tier", False, 449), ("action_detect_tier", True, 200)]
@@ -88,6 +88,6 @@ def test_domain_is_sent_only_when_the_server_asks(tmp_path, recording_proxy):
     assert len({e["digest"] for e in recording_proxy.exchanges}) == 1
     recording_proxy.exchanges.clear()
     chat.say("what do you know")
-    assert chat.texts() == ["I know 4 intents and restaurant_form."]
+    assert chat.texts() == ["I know 4 intents and restaurant_form (web)."]
     calls = [(e["sent_domain"], e["status"]) for e in recording_proxy.exchanges]
     assert calls and all(call == (False, 200) for call in calls)  # the server kept the domain
