@@ -208,7 +208,13 @@ def _forms(document, domain: Domain, messages: list) -> None:
                 document.message(("forms", name), name, "required_slots must be a list")
             )
             continue
-        domain.forms[str(name)] = {"required_slots": [str(s) for s in required]}
+        form = {"required_slots": [str(s) for s in required]}
+        ignored = spec.get("ignored_intents") if isinstance(spec, dict) else None
+        if ignored:
+            form["ignored_intents"] = [
+                str(i) for i in (ignored if isinstance(ignored, list) else [ignored])
+            ]
+        domain.forms[str(name)] = form
 
 
 def _session(document, domain: Domain, messages: list) -> None:
