@@ -10,6 +10,7 @@ Lima"). Synonyms are mapped afterwards by the caller.
 
 import re
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,8 @@ class CRFEntityExtractor:
     extractor_name: str = "CRFEntityExtractor"
     patterns: list[tuple[str, re.Pattern]] = field(default_factory=list)
     model: bytes = b""
-    _tagger: object = None
+    # crfsuite taggers keep per-call state: one per thread, as parses run in several threads.
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
     def train(
@@ -69,20 +71,21 @@ class CRFEntityExtractor:
         return extractor
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_tagger"}
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._tagger = None
+        self._local = threading.local()
 
     def _tagger_for_model(self):
-        if self._tagger is None and self.model:
+        tagger = getattr(self._local, "tagger", None)
+        if tagger is None and self.model:
             import pycrfsuite
 
             tagger = pycrfsuite.Tagger()
             tagger.open_inmemory(self.model)
-            self._tagger = tagger
-        return self._tagger
+            self._local.tagger = tagger
+        return tagger
 
     def extract(self, text: str) -> list[dict]:
         """Entities in Rasa's shape, with `confidence_entity` (the lowest token marginal)."""

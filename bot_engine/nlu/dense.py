@@ -96,6 +96,11 @@ class SentenceEncoder:
     def _hidden(self, ids: np.ndarray, mask: np.ndarray, threads: int) -> np.ndarray:
         mask_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
         if self.backend != "onnxruntime":
+            if threads == 1:  # BLAS threads only slow a single sentence down
+                from threadpoolctl import threadpool_limits
+
+                with threadpool_limits(limits=1, user_api="blas"):
+                    return self._forward(ids, mask_bias)
             return self._forward(ids, mask_bias)
         session = self._session(threads)
         positions = np.arange(ids.shape[1], dtype=np.int64)

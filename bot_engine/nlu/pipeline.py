@@ -96,6 +96,7 @@ class NLUPipeline:
                 _classifier_options(pipeline.config),
                 report,
             )
+            pipeline.training_report["temperature"] = round(pipeline.classifier.temperature, 4)
         report("training entity extractors", 0.9)
         pipeline.entities = EntityExtractor.train(data, pipeline.config)
         report("done", 1.0)

@@ -69,11 +69,7 @@ def test_retraining_changed_data_encodes_only_the_changed_examples(tmp_path):
     first = NLUPipeline.train(ride_and_weather(), DENSE, cache_dir=tmp_path)
     assert first.training_report["encoded"] == 6 and first.training_report["from_cache"] == 0
     second = NLUPipeline.train(ride_and_weather("any clouds tonight"), DENSE, cache_dir=tmp_path)
-    assert second.training_report == {
-        "encoded": 1,
-        "from_cache": 6,
-        "encoding_seconds": second.training_report["encoding_seconds"],
-    }
+    assert (second.training_report["encoded"], second.training_report["from_cache"]) == (1, 6)
     assert second.fingerprint_value != first.fingerprint_value
     assert second.parse("could you call me a cab")["intent"]["name"] == "ride"
 

@@ -133,3 +133,13 @@ def test_tokens_keep_emails_and_drop_punctuation():
         "ada@example.com",
         "now",
     ]
+
+
+def test_parses_in_several_threads_at_once_agree_with_one_thread(pipeline):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = ["fly from Lisbon to Athens", "two bagels and one soup", "book a flight to Tokyo"] * 40
+    alone = [pipeline.parse(t)["entities"] for t in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda t: pipeline.parse(t)["entities"], texts))
+    assert together == alone
