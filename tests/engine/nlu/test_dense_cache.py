@@ -82,3 +82,29 @@ def test_saved_dense_model_parses_identically(tmp_path):
         fresh, saved = model.parse(text)["intent_ranking"], loaded.parse(text)["intent_ranking"]
         assert [r["name"] for r in saved] == [r["name"] for r in fresh]
         assert [r["confidence"] for r in saved] == pytest.approx([r["confidence"] for r in fresh])
+
+
+def test_assistant_reuses_its_model_and_its_cached_encodings(tmp_path):
+    from bot_engine import Assistant
+    from tests.engine.conftest import copy_project
+
+    project = copy_project("custom_fallback", tmp_path)
+    config = project / "config.yml"
+    config.write_text(
+        config.read_text().replace(
+            "  - name: DIETClassifier",
+            "  - name: LanguageModelFeaturizer\n  - name: DIETClassifier",
+        )
+    )
+    models = tmp_path / "models"
+    first = Assistant.load(project, model_dir=models)
+    examples = len(first.project.nlu.examples)
+    assert first.nlu.training_report["encoded"] == examples
+    steps = []
+    Assistant.load(project, model_dir=models, progress=lambda step, _: steps.append(step))
+    assert steps == ["loaded saved model"]  # same data: no training at all
+    nlu = project / "data" / "nlu.yml"
+    nlu.write_text(nlu.read_text().replace("      - hi\n", "      - hi\n      - hiya friend\n"))
+    changed = Assistant.load(project, model_dir=models)
+    assert changed.nlu.training_report["encoded"] == 1
+    assert changed.nlu.training_report["from_cache"] == examples
