@@ -15,7 +15,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot_engine.nlu.dense import SentenceEncoder, default_model_dir, onnxruntime_available  # noqa: E402
+from bot_engine.nlu.dense import (  # noqa: E402
+    BACKENDS,
+    SentenceEncoder,
+    default_model_dir,
+    onnxruntime_available,
+)
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 
@@ -48,7 +53,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     args = parser.parse_args()
     texts = [t for t, _ in json.loads(Path(args.data).read_text())["train"][: args.texts]]
-    backends = ["onnxruntime", "numpy"] if onnxruntime_available() else ["numpy"]
+    backends = BACKENDS if onnxruntime_available() else ["numpy"]
     for backend in backends:
         print(json.dumps(measure(backend, texts)), flush=True)
 

@@ -178,8 +178,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache_dir:
         pipeline, threshold = threshold_mode(data, config, Path(cache_dir), args.val_only)
         p50, p99 = latency_ms(pipeline, [t for t, _ in data["val"][:2000]])
+        backend = pipeline.encoder.backend if pipeline.encoder is not None else "-"
         if args.val_only:
-            print(json.dumps({**threshold, "parse_p50_ms": p50, "parse_p99_ms": p99}, indent=2))
+            timing = {**threshold, "backend": backend, "parse_p50_ms": p50, "parse_p99_ms": p99}
+            print(json.dumps(timing, indent=2))
             return
         del pipeline
         oos_train = oos_train_mode(data, config, Path(cache_dir))
@@ -188,7 +190,7 @@ def main() -> None:
     write_threshold_chart(chart, threshold.pop("curves"), threshold["threshold"], name)
     results = {
         "pipeline": name,
-        "backend": "onnxruntime" if args.dense and _has_onnxruntime() else "-",
+        "backend": backend,
         "threshold": threshold["threshold"],
         "threshold_in_scope_accuracy": round(100 * threshold["in_scope_accuracy"], 1),
         "threshold_oos_recall": round(100 * threshold["oos_recall"], 1),
@@ -205,12 +207,6 @@ def main() -> None:
         "chart": str(chart.relative_to(ROOT)) if chart.is_relative_to(ROOT) else str(chart),
     }
     print(json.dumps(results, indent=2))
-
-
-def _has_onnxruntime() -> bool:
-    from bot_engine.nlu.dense import onnxruntime_available
-
-    return onnxruntime_available()
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def write_threshold_chart(path: Path, curves: dict, chosen: float, pipeline: str
         )
         label = f"{split}: threshold {chosen:.3f} → {marked[1]:.1%} / {marked[2]:.1%}"
         parts.append(
-            f'<text x="{WIDTH - MARGIN - 250}" y="{HEIGHT - MARGIN - 40 + 16 * index}" '
+            f'<text x="{MARGIN + 10}" y="{HEIGHT - MARGIN - 40 + 16 * index}" '
             f'fill="{colour}">{escape(label)}</text>'
         )
     parts.append("</svg>")

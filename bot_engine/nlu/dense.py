@@ -9,12 +9,18 @@ Mean-pooled and L2-normalised, as sentence-transformers does.
 
 import hashlib
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from scipy.special import erf
 
 MAX_TOKENS = 64
+# onnxruntime with int8 weights (dynamic quantisation): ~2x faster, same accuracy on CLINC150's
+# val split; "onnxruntime" keeps float32 weights; "numpy" needs nothing but numpy.
+BACKENDS = ("onnxruntime-int8", "onnxruntime", "numpy")
+DEFAULT_ONNX_BACKEND = "onnxruntime-int8"
 BATCH_SIZE = 64
 # Above this many texts the encoder uses every core; one sentence is fastest on one thread.
 MANY_TEXTS = 16
@@ -56,11 +62,15 @@ class SentenceEncoder:
         self.tokenizer.no_padding()  # the file pads to 128; we pad each batch ourselves
         self.pad_id = int(config.get("pad_token_id", 0))
         self.model_dir = str(model_dir)
-        self.model_id = _model_id(model_dir)
         if backend is None:
-            backend = "onnxruntime" if onnxruntime_available() else "numpy"
+            backend = DEFAULT_ONNX_BACKEND if onnxruntime_available() else "numpy"
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown encoder backend {backend!r}; one of {BACKENDS}")
         self.backend = backend
+        # int8 weights give slightly different vectors: they are cached apart.
+        self.model_id = _model_id(model_dir) + ("-int8" if backend == "onnxruntime-int8" else "")
         self._sessions: dict[int, object] = {}
+        self._graph: bytes | None = None
         self._forward = NumpyForward(self.weights, self.heads, self.layers, self.eps)
 
     def __getstate__(self):  # saved models keep the path, not 90 MB of weights
@@ -68,16 +78,18 @@ class SentenceEncoder:
 
     def __setstate__(self, state):
         backend = state.get("backend")
-        if backend == "onnxruntime" and not onnxruntime_available():
-            backend = "numpy"
+        if backend != "numpy" and not onnxruntime_available():
+            backend = "numpy"  # float32 weights: cosine ≈ 0.96 to the int8 vectors
         self.__init__(state["model_dir"], backend)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """One normalised float32 vector per text; batches hold texts of equal token length."""
+        """One normalised float32 vector per text (float backends batch texts of equal length)."""
         result = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return result
         encodings = self.tokenizer.encode_batch(list(texts))
+        if self.backend == "onnxruntime-int8":
+            return self._encode_one_by_one(encodings, result)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         threads = 0 if len(texts) > MANY_TEXTS else 1
         for start in range(0, len(order), BATCH_SIZE):
@@ -93,9 +105,27 @@ class SentenceEncoder:
             self._sessions.pop(0, None)  # the many-thread session is for training only
         return result
 
+    def _encode_one_by_one(self, encodings: list, result: np.ndarray) -> np.ndarray:
+        """int8 activations are quantised per call, so each sentence gets its own call: a text's
+        vector never depends on the texts batched with it. Calls run on every core at once."""
+
+        def one(encoding) -> np.ndarray:
+            ids = np.array([encoding.ids], dtype=np.int64)
+            mask = np.ones(ids.shape, dtype=np.float32)
+            return _mean_pool(self._hidden(ids, mask, 1), mask)[0]
+
+        workers = min(os.cpu_count() or 1, 4) if len(encodings) > MANY_TEXTS else 1
+        if workers == 1:
+            rows = [one(e) for e in encodings]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:  # onnxruntime frees the GIL
+                rows = list(pool.map(one, encodings))
+        result[:] = rows
+        return result
+
     def _hidden(self, ids: np.ndarray, mask: np.ndarray, threads: int) -> np.ndarray:
         mask_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
-        if self.backend != "onnxruntime":
+        if self.backend == "numpy":
             if threads == 1:  # BLAS threads only slow a single sentence down
                 from threadpoolctl import threadpool_limits
 
@@ -111,15 +141,18 @@ class SentenceEncoder:
         if threads not in self._sessions:
             import onnxruntime
 
-            from bot_engine.nlu.onnx_graph import build_encoder_graph
+            from bot_engine.nlu.onnx_graph import build_encoder_graph, quantized_graph
 
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-            graph = build_encoder_graph(self.weights, self.heads, self.layers, self.eps)
+            if self._graph is None:
+                self._graph = build_encoder_graph(self.weights, self.heads, self.layers, self.eps)
+                if self.backend == "onnxruntime-int8":
+                    self._graph = quantized_graph(self._graph)
             self._sessions[threads] = onnxruntime.InferenceSession(
-                graph, options, providers=["CPUExecutionProvider"]
+                self._graph, options, providers=["CPUExecutionProvider"]
             )
         return self._sessions[threads]
 

@@ -7,6 +7,9 @@ layer norm. Inputs: `input_ids` [batch, tokens], `positions` [tokens], `mask_bia
 [batch, 1, 1, tokens] (0 for real tokens, -1e9 for padding). Output: `hidden`.
 """
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 
@@ -52,6 +55,18 @@ def build_encoder_graph(weights: dict, heads: int, layers: int, eps: float) -> b
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def quantized_graph(model: bytes) -> bytes:
+    """The same graph with int8 weights for its matrix products (onnxruntime's dynamic
+    quantisation: activations are quantised per call)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as directory:
+        source, target = Path(directory) / "float.onnx", Path(directory) / "int8.onnx"
+        source.write_bytes(model)
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        return target.read_bytes()
 
 
 def _encoder_layer(builder: "_GraphBuilder", x: str, prefix: str, eps: float) -> str:

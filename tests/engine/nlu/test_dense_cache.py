@@ -36,8 +36,19 @@ def test_onnxruntime_and_numpy_encoders_give_the_same_vectors(model_dir):
     assert np.abs(fast - plain).max() < 1e-4
 
 
-def test_batches_of_mixed_lengths_match_one_by_one_encoding(model_dir):
-    encoder = SentenceEncoder(model_dir)
+def test_int8_encoder_is_the_default_and_stays_close_to_float(model_dir):
+    default = SentenceEncoder(model_dir)
+    assert default.backend == "onnxruntime-int8"
+    int8 = default.encode(TEXTS)
+    exact = SentenceEncoder(model_dir, backend="numpy").encode(TEXTS)
+    cosines = (int8 * exact).sum(axis=1)
+    assert cosines.min() > 0.9 and not np.allclose(int8, exact, atol=1e-4)
+    assert default.model_id != SentenceEncoder(model_dir, backend="numpy").model_id
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime-int8", "onnxruntime", "numpy"])
+def test_a_texts_vector_does_not_depend_on_the_texts_encoded_with_it(model_dir, backend):
+    encoder = SentenceEncoder(model_dir, backend=backend)
     together = encoder.encode(TEXTS * 30)  # several batches, padded to each batch's length
     alone = np.stack([encoder.encode([t])[0] for t in TEXTS])
     assert np.abs(together[:3] - alone).max() < 1e-4
