@@ -7,6 +7,7 @@ layer norm. Inputs: `input_ids` [batch, tokens], `positions` [tokens], `mask_bia
 [batch, 1, 1, tokens] (0 for real tokens, -1e9 for padding). Output: `hidden`.
 """
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -62,11 +63,17 @@ def quantized_graph(model: bytes) -> bytes:
     quantisation: activations are quantised per call)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory() as directory:
-        source, target = Path(directory) / "float.onnx", Path(directory) / "int8.onnx"
-        source.write_bytes(model)
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
-        return target.read_bytes()
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # it advises pre-processing on the root logger at every call
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            source, target = Path(directory) / "float.onnx", Path(directory) / "int8.onnx"
+            source.write_bytes(model)
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+            return target.read_bytes()
+    finally:
+        root.setLevel(level)
 
 
 def _encoder_layer(builder: "_GraphBuilder", x: str, prefix: str, eps: float) -> str:
