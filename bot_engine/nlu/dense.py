@@ -146,6 +146,9 @@ class SentenceEncoder:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+            # Waiting threads sleep instead of spinning: on a shared machine spinning only
+            # takes cores away from the threads doing the work.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
             if self._graph is None:
                 self._graph = build_encoder_graph(self.weights, self.heads, self.layers, self.eps)

@@ -18,6 +18,7 @@ from scipy.special import log_softmax, softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
 
 SVM_C = 1.0
 DENSE_C = 10.0
@@ -62,7 +63,9 @@ class IntentClassifier:
         ).tocsr()
         # The fits are independent and liblinear releases the GIL: run them side by side.
         report("training intent classifier (and calibrating it on held-out examples)", 0.4)
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # One BLAS thread per fit: the fits already fill the cores, and BLAS threads waiting
+        # for each other only slow a shared machine down.
+        with ThreadPoolExecutor(max_workers=2) as pool, threadpool_limits(1, user_api="blas"):
             svm = pool.submit(LinearSVC(C=classifier.svm_c).fit, features, targets)
             temperature = None
             if not classifier.temperature:
