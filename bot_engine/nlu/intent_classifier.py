@@ -93,7 +93,7 @@ class IntentClassifier:
             scores = _scores(self.svm, features.tocsr())
         log_p = log_softmax(scores / self.temperature, axis=1)
         if self.dense_model is not None and dense is not None:
-            dense_log_p = self.dense_model.predict_log_proba(dense)
+            dense_log_p = _dense_log_probabilities(self.dense_model, dense)
             log_p = self.dense_weight * dense_log_p + (1 - self.dense_weight) * log_p
         return softmax(log_p, axis=1)
 
@@ -124,6 +124,14 @@ class IntentClassifier:
         if scores.shape[1] == 1:  # two intents: one margin, split symmetrically
             scores = np.concatenate([-scores / 2, scores / 2], axis=1)
         return scores
+
+
+def _dense_log_probabilities(model: LogisticRegression, dense: np.ndarray) -> np.ndarray:
+    """`predict_log_proba` of a (multinomial) logistic regression, without per-call checks."""
+    logits = np.asarray(dense, dtype=float) @ model.coef_.T + model.intercept_
+    if logits.shape[1] == 1:  # two intents: one logit for the second
+        logits = np.concatenate([np.zeros_like(logits), logits], axis=1)
+    return log_softmax(logits, axis=1)
 
 
 def _number(value, default: float) -> float:

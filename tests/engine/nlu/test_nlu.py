@@ -170,3 +170,17 @@ def test_one_message_scores_equal_the_batch_scores(intents):
     together = model.probabilities(probes)
     for row, text in enumerate(probes):
         assert np.allclose(model.probabilities([text])[0], together[row], atol=1e-9)
+
+
+@pytest.mark.parametrize("intents", [2, 3])
+def test_dense_log_probabilities_equal_sklearns(intents):
+    from sklearn.linear_model import LogisticRegression
+
+    from bot_engine.nlu.intent_classifier import _dense_log_probabilities
+
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(30, 8))
+    targets = np.arange(30) % intents
+    model = LogisticRegression(C=10, max_iter=1000).fit(vectors, targets)
+    probes = rng.normal(size=(5, 8))
+    assert np.allclose(_dense_log_probabilities(model, probes), model.predict_log_proba(probes))
