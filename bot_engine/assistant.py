@@ -21,7 +21,7 @@ from bot_engine.actions import flow_actions, forms, remote, utter
 from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
 from bot_engine.actions.python_actions import PythonAction, load_action_classes, registered_action
 from bot_engine.actions.registry import DEFAULT_ACTIONS as _DEFAULT_ACTIONS
-from bot_engine.actions.slots import extract_slot_events
+from bot_engine.actions.slots import extract_slot_events, run_extract_slots
 from bot_engine.agent_context import agent_context
 from bot_engine.commands.llm_bridge import rephraser_for
 from bot_engine.dialogue import events as ev
@@ -101,7 +101,7 @@ class Assistant:
             except Exception:  # noqa: BLE001 - a broken cache is retrained, not fatal
                 nlu = None
         if nlu is None or nlu.fingerprint_value != fingerprint:
-            nlu = NLUPipeline.train(project.nlu, pipeline_config, progress=progress)
+            nlu = NLUPipeline.train(project.nlu, pipeline_config, progress, cache_dir=root)
             nlu.save(directory)
         elif progress:
             progress("loaded saved model", 1.0)
@@ -166,7 +166,7 @@ class Assistant:
             flows.reset_voice_slots(tracker)
         # Slot mappings of slots no flow collects (flows fill theirs through commands).
         exclude = flows.collected_slots if flows else frozenset()
-        for event in extract_slot_events(tracker, self.domain, exclude):
+        for event in run_extract_slots(context, exclude):
             tracker.update(event)
         if flows is None or not flows.take_turn(context, lambda: self._dm1_wants_turn(tracker)):
             if flows:  # a turn for rules and forms: forms fill their slots by mappings too
@@ -280,7 +280,7 @@ class Assistant:
                 self._notice_handoff(event, name, context)
             user_seen = user_seen or event.get("event") == "user"
         if user_seen:  # a clarified two-stage fallback replays the user message
-            for event in extract_slot_events(tracker, self.domain):
+            for event in run_extract_slots(context):
                 tracker.update(event)
         return "ran"
 

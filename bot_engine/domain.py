@@ -1,5 +1,7 @@
 """The assistant's domain: intents, entities, slots, responses, actions, forms, sessions."""
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 # Actions every assistant has, whether or not the domain lists them.
@@ -108,6 +110,9 @@ class Domain:
     # Added for flow-based assistants: default intents and actions (`flow_<id>` included).
     builtin_intents: set[str] = field(default_factory=set)
     builtin_actions: set[str] = field(default_factory=set)
+    # Custom actions declared `{name: {send_domain: true}}`: their requests always carry the domain.
+    actions_sending_domain: set[str] = field(default_factory=set)
+    _digest: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def action_names(self) -> set[str]:
@@ -128,6 +133,13 @@ class Domain:
 
     def initial_slots(self) -> dict:
         return {name: slot.initial_value for name, slot in self.slots.items()}
+
+    def digest(self) -> str:
+        """A fingerprint of `as_rasa_dict()` (action servers cache the domain under it)."""
+        if self._digest is None:
+            encoded = json.dumps(self.as_rasa_dict(), sort_keys=True, default=str).encode()
+            self._digest = hashlib.sha256(encoded).hexdigest()
+        return self._digest
 
     def as_rasa_dict(self) -> dict:
         """The merged domain in Rasa's shape (sent to action servers)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot_engine.dialogue.memory import best_match, snippets_from_stories
 from bot_engine.dialogue.states import tracker_states
+from bot_engine.errors import ValidationMessage
 
 DEFAULT_INTENT_ACTIONS = {
     "restart": "action_restart",
@@ -77,3 +78,32 @@ class PolicyEnsemble:
                 self.core_fallback_action, "RulePolicy", self.core_fallback_threshold, True
             )
         return Prediction("action_listen", None, 0.0)
+
+
+def rule_restriction_errors(project) -> list[ValidationMessage]:
+    """RulePolicy's `restrict_rules` (default true): a rule holds at most one user message.
+
+    Rules are for short, fixed reactions; a longer exchange belongs in a story (Rasa refuses
+    to train such rules, and so do we).
+    """
+    rule_policy = project.policy("RulePolicy")
+    if rule_policy is None or rule_policy.get("restrict_rules", True) is False:
+        return []
+    messages = []
+    for rule in project.rules:
+        user_turns = [s for s in rule.steps if "user" in s or _user_choice(s)]
+        if len(user_turns) > 1:
+            messages.append(
+                ValidationMessage(
+                    rule.file,
+                    user_turns[1].get("line") or rule.line,
+                    f"rule '{rule.name}'",
+                    f"contains {len(user_turns)} user messages; a rule may hold one "
+                    "(use a story, or set restrict_rules: false on RulePolicy)",
+                )
+            )
+    return messages
+
+
+def _user_choice(step: dict) -> bool:
+    return any("user" in option for option in step.get("or") or [])

@@ -29,8 +29,22 @@ DEFAULT_RESPONSES = {
 }
 
 
+# What a response's `channel:` names, per input channel (rasa-spec §14): Rasa's REST channel
+# answers through its `collector` output channel (`rest` is accepted too); the hub's web widget
+# takes responses written for Rasa's web chat (`socketio`) when it has none of its own.
+OUTPUT_CHANNELS = {"rest": ("collector", "rest"), "web": ("web", "socketio")}
+
+
+def output_channel_names(input_channel: str | None) -> tuple[str, ...]:
+    """The `channel:` values of responses meant for messages that came in on `input_channel`."""
+    if not input_channel:
+        return ()
+    return OUTPUT_CHANNELS.get(input_channel, (input_channel,))
+
+
 def choose_variation(variations: list[dict], slots: dict, channel: str | None, rng=random):
     """Rasa's selection: conditional before unconditional, channel-specific before generic."""
+    names = output_channel_names(channel)
 
     def holds(variation: dict) -> bool:
         for condition in variation.get("condition") or []:
@@ -47,8 +61,8 @@ def choose_variation(variations: list[dict], slots: dict, channel: str | None, r
     conditional = [v for v in variations if v.get("condition") and holds(v)]
     plain = [v for v in variations if not v.get("condition")]
     for candidates in (
-        [v for v in conditional if v.get("channel") == channel],
-        [v for v in plain if v.get("channel") == channel],
+        *([v for v in conditional if v.get("channel") == name] for name in names),
+        *([v for v in plain if v.get("channel") == name] for name in names),
         [v for v in conditional if not v.get("channel")],
         [v for v in plain if not v.get("channel")],
     ):

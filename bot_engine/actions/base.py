@@ -35,6 +35,21 @@ class ActionContext:
         return [events.bot(message.pop("text"), _rich(message), message.pop("metadata", {}))]
 
 
+def with_events(context: ActionContext, extra_events: list[dict]) -> ActionContext:
+    """The context seen through a temporary tracker that has `extra_events` on top.
+
+    Rasa runs validation and ask actions on such a tracker: what the loop decided so far is
+    visible to them, but nothing is logged until the loop returns its events.
+    """
+    from bot_engine.dialogue.tracker import Tracker
+
+    tracker = context.tracker
+    temporary = Tracker(tracker.sender_id, tracker.domain, [*tracker.events, *extra_events])
+    return ActionContext(
+        temporary, context.assistant, context.channel, context.handoff, context.extra
+    )
+
+
 def _rich(message: dict) -> dict:
     return {k: v for k, v in message.items() if k != "metadata"}
 

@@ -1,4 +1,9 @@
-"""Custom actions on a `rasa_sdk` action server, over Rasa's HTTP protocol, unchanged."""
+"""Custom actions on a `rasa_sdk` action server, over Rasa's HTTP protocol, unchanged.
+
+The domain travels as Rasa Pro does (rasa-spec §16.1): each request carries the domain's digest
+and no domain; a server that does not know the digest answers 449 and gets the same request again
+with the domain, which it caches. Actions declared `send_domain: true` always get the domain.
+"""
 
 import json
 import urllib.error
@@ -8,7 +13,12 @@ from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
 from bot_engine.dialogue import events as ev
 from bot_engine.dialogue.events import KNOWN_EVENTS
 
-RASA_VERSION = "3.6.21"  # the protocol version we speak; rasa_sdk only warns on mismatch
+RASA_VERSION = "3.11.20"  # the protocol version we speak; rasa_sdk only warns on mismatch
+DOMAIN_REQUESTED = 449
+
+
+class _DomainRequested(Exception):
+    """The action server does not know our domain digest and asks for the domain."""
 
 
 class RemoteAction:
@@ -20,14 +30,20 @@ class RemoteAction:
         self.token = endpoint.get("token")
 
     def run(self, context: ActionContext) -> list[dict]:
+        domain = context.assistant.domain
         body = {
             "next_action": self.name,
             "sender_id": context.tracker.sender_id,
             "tracker": context.tracker.current_state(),
-            "domain": context.assistant.domain.as_rasa_dict(),
+            "domain_digest": domain.digest(),
             "version": RASA_VERSION,
         }
-        reply = self._post(body)
+        if self.name in domain.actions_sending_domain:
+            body["domain"] = domain.as_rasa_dict()
+        try:
+            reply = self._post(body)
+        except _DomainRequested:
+            reply = self._post({**body, "domain": domain.as_rasa_dict()})
         result: list[dict] = []
         for response in reply.get("responses") or []:
             result += self._bot_events(response, context)
@@ -52,6 +68,8 @@ class RemoteAction:
                 payload = response.read()
         except urllib.error.HTTPError as error:
             detail = _json_or_empty(error.read())
+            if error.code == DOMAIN_REQUESTED and "domain" not in body:
+                raise _DomainRequested() from None
             if error.code == 400 and detail.get("action_name"):
                 raise ActionRejected(detail.get("error") or "rejected") from None
             raise ActionFailed(

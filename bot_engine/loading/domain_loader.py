@@ -192,6 +192,9 @@ def _actions(document, domain: Domain, messages: list) -> None:
         name = next(iter(item)) if isinstance(item, dict) and item else item
         if isinstance(name, str) and name not in domain.actions:
             domain.actions.append(name)
+        options = item.get(name) if isinstance(item, dict) and isinstance(name, str) else None
+        if isinstance(options, dict) and options.get("send_domain") is True:
+            domain.actions_sending_domain.add(name)
 
 
 def _forms(document, domain: Domain, messages: list) -> None:
@@ -205,7 +208,13 @@ def _forms(document, domain: Domain, messages: list) -> None:
                 document.message(("forms", name), name, "required_slots must be a list")
             )
             continue
-        domain.forms[str(name)] = {"required_slots": [str(s) for s in required]}
+        form = {"required_slots": [str(s) for s in required]}
+        ignored = spec.get("ignored_intents") if isinstance(spec, dict) else None
+        if ignored:
+            form["ignored_intents"] = [
+                str(i) for i in (ignored if isinstance(ignored, list) else [ignored])
+            ]
+        domain.forms[str(name)] = form
 
 
 def _session(document, domain: Domain, messages: list) -> None:

@@ -14,6 +14,7 @@ from bot_engine.loading.stories_loader import Story, read_stories
 from bot_engine.loading.yaml_lines import YamlDocument, load_yaml_file
 from bot_engine.nlu import NLUTrainingData
 from bot_engine.patterns import default_pattern_responses
+from bot_engine.policies import rule_restriction_errors
 
 DEFAULT_POLICIES = [{"name": "MemoizationPolicy"}, {"name": "RulePolicy"}]
 
@@ -103,6 +104,7 @@ def load_project(path: str | Path) -> Project:
     project = Project(root, domain, nlu, stories, config, endpoints, flows=flows)
     messages.extend(check_project(project))
     messages.extend(llm_config_problems(config, endpoints, root))
+    messages.extend(rule_restriction_errors(project))
     errors = [m for m in messages if m.level == "error"]
     project.warnings = [m for m in messages if m.level == "warning"]
     if errors:

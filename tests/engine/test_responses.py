@@ -65,3 +65,16 @@ def test_rich_parts_become_message_data_and_the_rest_metadata():
     message = message_from_variation(rendered, "utter_look")
     assert message["image"] == "https://x/y.png" and message["custom"] == {"a": 1}
     assert message["metadata"] == {"id": "v1", "utter_action": "utter_look"}
+
+
+def test_rest_messages_get_responses_for_rasas_collector_channel():
+    variations = [
+        {"text": "generic"},
+        {"text": "for Rasa's REST channel", "channel": "collector"},
+        {"text": "for web chat", "channel": "socketio"},
+    ]
+    assert choose_variation(variations, {}, "rest")["text"] == "for Rasa's REST channel"
+    alias = [{"text": "generic"}, {"text": "rest alias", "channel": "rest"}]
+    assert choose_variation(alias, {}, "rest")["text"] == "rest alias"
+    assert choose_variation(variations, {}, "web")["text"] == "for web chat"
+    assert choose_variation(variations, {}, "telegram")["text"] == "generic"

@@ -90,7 +90,7 @@ def test_an_llm_that_fails_gives_the_internal_error_pattern(tmp_path, model_dir,
     assistant = Assistant.load(bank_project(tmp_path, llm_server), model_dir=model_dir)
     llm_server.fail(500)
     chat = Chat(assistant)
-    chat.say("zzq something the classifier cannot place")
+    chat.say("purple elephants dance at midnight")
     assert chat.texts() == [
         "Sorry, I am having trouble with that. Please try again in a few minutes."
     ]
@@ -100,7 +100,7 @@ def test_an_answer_with_no_command_is_cannot_handle(tmp_path, model_dir, llm_ser
     assistant = Assistant.load(bank_project(tmp_path, llm_server), model_dir=model_dir)
     llm_server.answer("I would love to help!")
     chat = Chat(assistant)
-    chat.say("zzq tell me a poem")
+    chat.say("xyzzy frobnicate qux")
     assert "pattern_cannot_handle" in [
         e.get("flow_id") for e in chat.last.events if e["event"] == "flow_started"
     ]

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -153,3 +154,33 @@ def test_dense_featuriser_understands_paraphrases_without_shared_words():
     ride = next(r for r in dense.parse(paraphrase)["intent_ranking"] if r["name"] == "ride")
     plain_ride = next(r for r in plain.parse(paraphrase)["intent_ranking"] if r["name"] == "ride")
     assert ride["confidence"] > plain_ride["confidence"]
+
+
+@pytest.mark.parametrize("intents", [2, 3])
+def test_one_message_scores_equal_the_batch_scores(intents):
+    from bot_engine.nlu.intent_classifier import IntentClassifier
+
+    texts = ["book a table", "reserve a table for two", "cancel my booking", "drop my table"]
+    texts += ["what's the weather", "will it rain", "is it sunny", "forecast please"]
+    labels = ["book", "book", "cancel", "cancel", "weather", "weather", "weather", "weather"]
+    if intents == 2:
+        texts, labels = texts[:4], labels[:4]
+    model = IntentClassifier.train(texts, labels)
+    probes = ["book it", "cancel the table please", "rain tomorrow?", "zzz", ""]
+    together = model.probabilities(probes)
+    for row, text in enumerate(probes):
+        assert np.allclose(model.probabilities([text])[0], together[row], atol=1e-9)
+
+
+@pytest.mark.parametrize("intents", [2, 3])
+def test_dense_log_probabilities_equal_sklearns(intents):
+    from sklearn.linear_model import LogisticRegression
+
+    from bot_engine.nlu.intent_classifier import _dense_log_probabilities
+
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(30, 8))
+    targets = np.arange(30) % intents
+    model = LogisticRegression(C=10, max_iter=1000).fit(vectors, targets)
+    probes = rng.normal(size=(5, 8))
+    assert np.allclose(_dense_log_probabilities(model, probes), model.predict_log_proba(probes))
