@@ -7,26 +7,37 @@ Protocol (JSON frames):
                                             ← message / status / queue / typing / error frames
 """
 
+import asyncio
+import dataclasses
 import json
 import logging
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.db import close_old_connections
+from django.db import DatabaseError
 
-from handoff_hub import frames
-from handoff_hub.customer_actions import rate_conversation, receive_customer_message
-from handoff_hub.messaging import replay_since
+from handoff_hub import frames, group_commit, lifecycle, live
+from handoff_hub.bot_turns import (
+    STALE,
+    apply_turn,
+    commit_bot_failure,
+    compute_turn,
+    in_engine_thread,
+    read_turn_input,
+    turn_input_for,
+)
+from handoff_hub.customer_actions import rate_conversation
+from handoff_hub.messaging import StoredMessage, replay_since, store_incoming
 from handoff_hub.models import Conversation
-from handoff_hub.realtime import customer_group, watchers_group
-from handoff_hub.status import FINISHED
+from handoff_hub.realtime import customer_group, serve_from, watchers_group
+from handoff_hub.status import FINISHED, ConversationStatus
 from handoff_hub.tokens import (
     issue_customer_token,
     read_customer_token,
     verify_customer_identity,
 )
-from handoff_hub.transitions import TransitionError, end_chat_by_customer
+from handoff_hub.transitions import TransitionError, end_chat_by_customer, reopen_conversation
 
 logger = logging.getLogger(__name__)
 SILENCE_PAYLOAD = "/silence_timeout"
@@ -42,24 +53,29 @@ def _bot_handles_silence(conversation_id: int) -> bool:
     return "silence_timeout" in get_assistant().domain.intent_names
 
 
-def _receive_in_worker(
-    conversation_id: int, text: str, client_id: str | None, ack, data: dict | None
-) -> None:
-    """Store, acknowledge, then run the bot — in a worker thread, off the event loop."""
-    close_old_connections()
-    try:
-        receive_customer_message(conversation_id, text, client_id, on_stored=ack, data=data)
-    finally:
-        close_old_connections()
+class TryAgain(frames.FrameError):
+    """The hub could not store the message (e.g. the database is away): nothing was kept."""
+
+    def __init__(self, ref: str | None):
+        super().__init__("try_again", "We could not send that just now. Trying again…", ref)
 
 
 class CustomerConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation | None = None
+    # The highest seq this socket was sent, to catch up after the channel layer failed.
+    last_seq_sent = 0
+    # (tracker_version, tracker_state) after this socket's last bot turn: saves re-reading
+    # a tracker that grows with the chat, and is checked against the row's version.
+    tracker: tuple[int, dict] | None = None
+    MAX_TURN_ATTEMPTS = 3
 
     async def connect(self) -> None:
+        serve_from(asyncio.get_running_loop())
+        live.register(self)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        live.unregister(self)
         if self.conversation is not None:
             await self.channel_layer.group_discard(
                 customer_group(self.conversation.public_id), self.channel_name
@@ -143,8 +159,29 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
                 "status": conversation.status,
             }
         )
-        for message in await database_sync_to_async(replay_since)(conversation.pk, last_seq):
-            await self.send_json(message)
+        self.last_seq_sent = last_seq
+        self.tracker = None
+        await self._replay(last_seq)
+
+    async def _replay(self, after_seq: int) -> None:
+        for message in await database_sync_to_async(replay_since)(self.conversation.pk, after_seq):
+            await self._send_message(message)
+
+    async def _send_message(self, frame: dict) -> None:
+        self.last_seq_sent = max(self.last_seq_sent, frame.get("seq") or 0)
+        await self.send_json(frame)
+
+    async def resync(self) -> None:
+        """Live events may have been lost (the channel layer failed): replay from the DB."""
+        if self.conversation is None:
+            return
+        status = (
+            await Conversation.objects.filter(pk=self.conversation.pk)
+            .values_list("status", flat=True)
+            .afirst()
+        )
+        await self.send_json({"type": "status", "status": status})
+        await self._replay(self.last_seq_sent)
 
     async def on_message(self, frame: dict) -> None:
         conversation = self._require_conversation()
@@ -152,22 +189,66 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
         client_id = frames.optional_str(frame, "client_id", 64)
         # A button press sends its payload; its title is what the customer saw themselves say.
         title = frames.optional_str(frame, "title", 200)
-        loop_send = async_to_sync(self.send_json)
-
-        def ack(message, created: bool) -> None:
-            # Called in the worker right after the message is committed, before the bot runs.
-            loop_send(
+        async with lifecycle.tracked():
+            stored = await self._store(
+                conversation, text, client_id, {"title": title} if title else None
+            )
+            # Acknowledged only now: the message is committed.
+            await self.send_json(
                 {
                     "type": "ack",
                     "client_id": client_id,
-                    "seq": message.seq,
-                    "duplicate": not created,
+                    "seq": stored.message.seq,
+                    "duplicate": not stored.created,
                 }
             )
+            if stored.created or stored.unanswered:
+                await self._let_the_bot_answer(stored)
 
-        await sync_to_async(_receive_in_worker, thread_sensitive=False)(
-            conversation.pk, text, client_id, ack, {"title": title} if title else None
-        )
+    async def _store(self, conversation, text, client_id, data) -> StoredMessage:
+        try:
+            return await group_commit.submit(
+                store_incoming, conversation.pk, text, client_id, data, order_key=conversation.pk
+            )
+        except DatabaseError as error:
+            logger.warning("Could not store a message of %s: %s", conversation.public_id, error)
+            raise TryAgain(client_id) from None
+
+    async def _let_the_bot_answer(self, stored: StoredMessage) -> None:
+        """Run the bot's turn off the event loop and commit it, unless a human has the chat."""
+        conversation_id = self.conversation.pk
+        status = stored.status
+        if status in FINISHED:
+            status = (await database_sync_to_async(reopen_conversation)(conversation_id)).status
+            self.tracker = None
+        if status != ConversationStatus.BOT:
+            return
+        version = stored.tracker_version
+        for _attempt in range(self.MAX_TURN_ATTEMPTS):
+            if self.tracker is not None and self.tracker[0] == version:
+                turn = turn_input_for(self.conversation, stored.message, self.tracker[1])
+                turn = dataclasses.replace(turn, tracker_version=version)
+            else:
+                turn = await in_engine_thread(read_turn_input, conversation_id, stored.message)
+                if turn is None:
+                    return
+            try:
+                result = await in_engine_thread(compute_turn, turn)
+            except Exception:
+                logger.exception("Bot engine failed on conversation %s", turn.sender_id)
+                await group_commit.submit(
+                    commit_bot_failure, conversation_id, order_key=conversation_id
+                )
+                return
+            said = await group_commit.submit(
+                apply_turn, conversation_id, turn.tracker_version, result, order_key=conversation_id
+            )
+            if said != STALE:
+                self.tracker = (turn.tracker_version + 1, result.tracker_state)
+                return
+            self.tracker = None
+            version = -1  # re-read the tracker another turn moved on
+        logger.warning("Gave up on a bot turn for conversation %s", self.conversation.public_id)
 
     async def on_silence(self, frame: dict) -> None:
         """The customer went quiet: a bot that knows `silence_timeout` may check in."""
@@ -175,13 +256,11 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
         if not await sync_to_async(_bot_handles_silence)(conversation.pk):
             return
         client_id = frames.optional_str(frame, "client_id", 64)
-        await sync_to_async(_receive_in_worker, thread_sensitive=False)(
-            conversation.pk,
-            SILENCE_PAYLOAD,
-            client_id,
-            lambda message, created: None,
-            {"event": "silence_timeout", "hidden": True},
-        )
+        data = {"event": "silence_timeout", "hidden": True}
+        async with lifecycle.tracked():
+            stored = await self._store(conversation, SILENCE_PAYLOAD, client_id, data)
+            if stored.created:
+                await self._let_the_bot_answer(stored)
 
     async def on_end(self, frame: dict) -> None:
         conversation = self._require_conversation()
@@ -226,4 +305,8 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
         return self.conversation
 
     async def hub_event(self, event: dict) -> None:
-        await self.send_json(event["payload"])
+        payload = event["payload"]
+        if payload.get("type") == "message":
+            await self._send_message(payload)
+        else:
+            await self.send_json(payload)
