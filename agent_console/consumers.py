@@ -14,7 +14,6 @@ import time
 import uuid
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from handoff_hub import frames
@@ -29,6 +28,7 @@ from handoff_hub.messaging import replay_since
 from handoff_hub.models import AgentProfile, Conversation, Queue
 from handoff_hub.presenters import conversation_summary, ticket_details
 from handoff_hub.realtime import CONSOLE_GROUP, customer_group, watchers_group
+from handoff_hub.sockets import HubConsumer
 from handoff_hub.status import AgentStatus, ConversationStatus
 from handoff_hub.transitions import (
     TransitionError,
@@ -62,7 +62,10 @@ async def _offline_if_still_silent(user_id: int, grace: float) -> None:
         logger.exception("Could not check whether agent %s went silent", user_id)
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(HubConsumer):
+    # Agent frames are few and use the async ORM; live events only write to the socket.
+    refresh_connections_on = frozenset({"websocket.connect", "websocket.receive"})
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:

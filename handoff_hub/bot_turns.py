@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 
 from bot_engine import Handoff
+from handoff_hub import write_batch
 from handoff_hub.engine import get_assistant
 from handoff_hub.messaging import append_message, lock_conversation_light
 from handoff_hub.models import Conversation, Message
@@ -148,7 +149,9 @@ def _store_bot_output(conversation: Conversation, result) -> list[Message]:
     conversation.tracker_state = result.tracker_state
     conversation.tracker_version += 1
     # One UPDATE for the tracker and every message's seq.
-    conversation.save(update_fields=["tracker_state", "tracker_version", "last_seq", "updated_at"])
+    write_batch.save_conversation(
+        conversation, ["tracker_state", "tracker_version", "last_seq", "updated_at"]
+    )
     return said
 
 

@@ -13,8 +13,7 @@ import json
 import logging
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.db import aclose_old_connections, database_sync_to_async
 from django.db import DatabaseError
 
 from handoff_hub import frames, group_commit, lifecycle, live
@@ -31,6 +30,7 @@ from handoff_hub.customer_actions import rate_conversation
 from handoff_hub.messaging import StoredMessage, replay_since, store_incoming
 from handoff_hub.models import Conversation
 from handoff_hub.realtime import customer_group, serve_from, watchers_group
+from handoff_hub.sockets import HubConsumer
 from handoff_hub.status import FINISHED, ConversationStatus
 from handoff_hub.tokens import (
     issue_customer_token,
@@ -60,7 +60,7 @@ class TryAgain(frames.FrameError):
         super().__init__("try_again", "We could not send that just now. Trying again…", ref)
 
 
-class CustomerConsumer(AsyncJsonWebsocketConsumer):
+class CustomerConsumer(HubConsumer):
     conversation: Conversation | None = None
     # The highest seq this socket was sent, to catch up after the channel layer failed.
     last_seq_sent = 0
@@ -111,6 +111,7 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "pong"})
 
     async def on_hello(self, frame: dict) -> None:
+        await aclose_old_connections()  # the async ORM's thread, after a database outage
         token = frames.optional_str(frame, "token", 500)
         last_seq = frames.non_negative_int(frame, "last_seq")
         metadata = frame.get("metadata") or {}
@@ -208,7 +209,13 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
     async def _store(self, conversation, text, client_id, data) -> StoredMessage:
         try:
             return await group_commit.submit(
-                store_incoming, conversation.pk, text, client_id, data, order_key=conversation.pk
+                store_incoming,
+                conversation.pk,
+                text,
+                client_id,
+                data,
+                order_key=conversation.pk,
+                client_id=client_id,
             )
         except DatabaseError as error:
             logger.warning("Could not store a message of %s: %s", conversation.public_id, error)

@@ -18,10 +18,12 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import close_old_connections, connection, transaction
+
+from handoff_hub import write_batch
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 64
@@ -36,20 +38,7 @@ class Job:
     future: asyncio.Future
     result: Any = None
     error: BaseException | None = None
-    events: list = field(default_factory=list)
-
-
-class _BatchState(threading.local):
-    active = False
-    cache: dict
-
-
-_batch = _BatchState()
-
-
-def batch_cache() -> dict | None:
-    """A dict living for the current batch (one snapshot per transaction), or None outside."""
-    return _batch.cache if _batch.active else None
+    client_id: str | None = None
 
 
 class GroupCommitter:
@@ -61,15 +50,22 @@ class GroupCommitter:
         self.batches = 0
         self.jobs_done = 0
 
-    def submit(self, function: Callable[..., Any], *args, order_key: int = 0) -> asyncio.Future:
+    def submit(
+        self,
+        function: Callable[..., Any],
+        *args,
+        order_key: int = 0,
+        client_id: str | None = None,
+    ) -> asyncio.Future:
         """Queue `function(*args)` for the next batch; await the returned future for its result.
 
         `function` runs inside the batch's transaction and must not open its own savepoints
-        (use `transaction.atomic(savepoint=False)`); `order_key` (the conversation id) sets the
-        row-lock order within a batch.
+        (use `transaction.atomic(savepoint=False)`); `order_key` is the conversation the job
+        writes (its row is locked with the batch's, in id order) and `client_id` a message id
+        it looks up (read with the batch's).
         """
         loop = asyncio.get_running_loop()
-        job = Job(function, args, order_key, loop, loop.create_future())
+        job = Job(function, args, order_key, loop, loop.create_future(), client_id=client_id)
         self._ensure_thread()
         self.jobs.put(job)
         return job.future
@@ -97,6 +93,8 @@ class GroupCommitter:
                 for job in batch:
                     if job.error is None and job.result is None:
                         job.error = RuntimeError("write failed")
+            # Honour CONN_MAX_AGE (0 closes now) and drop a connection the database broke.
+            close_old_connections()
             for job in batch:
                 job.loop.call_soon_threadsafe(_resolve, job)
 
@@ -133,13 +131,14 @@ class GroupCommitter:
 
 
 def _run_in_transaction(jobs: list[Job]) -> None:
-    _batch.active, _batch.cache = True, {}
-    try:
-        with transaction.atomic():
-            for job in jobs:
-                job.result = job.function(*job.args)
-    finally:
-        _batch.active, _batch.cache = False, {}
+    with write_batch.batch(), transaction.atomic():
+        write_batch.prepare(
+            [job.order_key for job in jobs if job.order_key],
+            [(job.order_key, job.client_id) for job in jobs if job.client_id],
+        )
+        for job in jobs:
+            job.result = job.function(*job.args)
+        write_batch.flush()
 
 
 def _resolve(job: Job) -> None:
@@ -154,9 +153,11 @@ def _resolve(job: Job) -> None:
 _committer = GroupCommitter()
 
 
-def submit(function: Callable[..., Any], *args, order_key: int = 0) -> asyncio.Future:
+def submit(
+    function: Callable[..., Any], *args, order_key: int = 0, client_id: str | None = None
+) -> asyncio.Future:
     """Run `function(*args)` in this process's next group commit (see GroupCommitter.submit)."""
-    return _committer.submit(function, *args, order_key=order_key)
+    return _committer.submit(function, *args, order_key=order_key, client_id=client_id)
 
 
 def stats() -> tuple[int, int]:

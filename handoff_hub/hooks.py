@@ -36,8 +36,8 @@ def emit_on_commit(event: str, payload: dict) -> None:
 
 def _active_webhooks() -> list:
     """Active webhooks, read once per group commit (one snapshot per transaction)."""
-    from handoff_hub.group_commit import batch_cache
     from handoff_hub.models import Webhook
+    from handoff_hub.write_batch import batch_cache
 
     cache = batch_cache()
     if cache is None:

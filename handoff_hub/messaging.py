@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from handoff_hub import hooks
+from handoff_hub import hooks, write_batch
 from handoff_hub.models import Conversation, Message
 from handoff_hub.realtime import customer_group, publish_on_commit, watchers_group
 from handoff_hub.status import Sender
@@ -20,7 +20,13 @@ def lock_conversation(conversation_id: int) -> Conversation:
 
 
 def lock_conversation_light(conversation_id: int) -> Conversation:
-    """The locked row without the tracker (it grows with the chat); loaded only if used."""
+    """The locked row without the tracker (it grows with the chat); loaded only if used.
+
+    Inside a group commit the batch locked it already, with the batch's other rows.
+    """
+    locked = write_batch.locked_conversation(conversation_id)
+    if locked is not None:
+        return locked
     return (
         Conversation.objects.select_for_update()
         .defer("tracker_state", "customer_metadata")
@@ -61,8 +67,8 @@ def append_message(
     """
     conversation.last_seq += 1
     if save_conversation:
-        conversation.save(update_fields=["last_seq", "updated_at"])
-    message = Message.objects.create(
+        write_batch.save_conversation(conversation, ["last_seq", "updated_at"])
+    message = Message(
         conversation=conversation,
         seq=conversation.last_seq,
         sender=sender,
@@ -71,6 +77,7 @@ def append_message(
         client_id=client_id,
         agent=agent,
     )
+    write_batch.add_message(message)
     frame = serialize_message(message)
     hooks.emit_on_commit("message.created", {**frame, "conversation": str(conversation.public_id)})
     publish_on_commit(customer_group(conversation.public_id), frame)
@@ -102,9 +109,7 @@ def store_incoming(
     with transaction.atomic(savepoint=False):
         conversation = lock_conversation_light(conversation_id)
         if client_id:
-            existing = Message.objects.filter(
-                conversation=conversation, client_id=client_id
-            ).first()
+            existing = write_batch.message_with_client_id(conversation, client_id)
             if existing is not None:
                 return StoredMessage(
                     existing,
