@@ -22,6 +22,9 @@ class Topology:
         log=print,
     ):
         self.workdir = data_dir or tempfile.mkdtemp(prefix="hub-prod-")
+        os.makedirs(self.workdir, exist_ok=True)
+        # PostgreSQL runs as `postgres` and nginx's workers as `nobody`: both must get in.
+        os.chmod(self.workdir, 0o755)
         self.postgres = Postgres(os.path.join(self.workdir, "postgres"), durable=durable)
         self.postgres.throwaway = data_dir is None
         self.redis = Redis()
