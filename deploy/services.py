@@ -294,6 +294,8 @@ def hub_env(database_url: str, redis_url: str | None, **extra: str) -> dict:
         "DATABASE_URL": database_url,
         "SECRET_KEY": os.environ.get("SECRET_KEY", "loopback-deployment-key-not-for-internet-0000"),
         "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
+        # Keep connections (the test suite's own profile sets 0 to drop its databases).
+        "DB_CONN_MAX_AGE": "600",
         **extra,
     }
     if redis_url:
