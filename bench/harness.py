@@ -170,3 +170,9 @@ def wait_quiet(max_load: float = 1.5, timeout: float = 60) -> str:
     while os.getloadavg()[0] > max_load and time.monotonic() < deadline:
         time.sleep(5)
     return load_average()
+
+
+def percentile_ms(seconds: list[float], fraction: float) -> float:
+    ordered = sorted(seconds)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return round(ordered[index] * 1000, 3)

@@ -134,5 +134,15 @@ def _update_rows(fields: tuple[str, ...], conversations: list[Conversation], now
         conversation.updated_at = now
         values = [c.get_db_prep_save(getattr(conversation, c.attname), connection) for c in columns]
         rows.append([*values, connection.ops.adapt_datetimefield_value(now), conversation.pk])
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    connection.ensure_connection()
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        # Server-side binding: the tracker travels as a parameter instead of being quoted
+        # into the query text (Django's cursors bind client-side), which cost as much as
+        # encoding it.
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.executemany(sql, rows)
+    else:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
