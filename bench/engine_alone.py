@@ -41,7 +41,8 @@ def cost_at_length(assistant: Assistant, length: int, samples: int = 20) -> floa
     """Milliseconds for one more turn of a conversation that already has `length` turns."""
     state = None
     for turn in range(length):
-        state = assistant.handle(state, PHRASES[turn % len(PHRASES)], sender_id="long").tracker_state
+        text = PHRASES[turn % len(PHRASES)]
+        state = assistant.handle(state, text, sender_id="long").tracker_state
     timings = []
     for turn in range(samples):
         started = time.perf_counter()
