@@ -44,6 +44,17 @@ logger = logging.getLogger(__name__)
 _ACTIVE = [ConversationStatus.QUEUED, ConversationStatus.ASSIGNED]
 _ENDED = [ConversationStatus.RESOLVED, ConversationStatus.ABANDONED, ConversationStatus.CLOSED]
 TOUCH_EVERY_SECONDS = 5
+# How stale an agent's list of queues may be when filtering live events (see _may_see).
+VISIBILITY_SECONDS = 15
+
+
+def _queues_seen_by(user) -> frozenset[str] | None:
+    """The names of the queues whose chats the agent sees; None: a supervisor sees all."""
+    from handoff_hub.agent_actions import is_supervisor
+
+    if is_supervisor(user):
+        return None
+    return frozenset(Queue.objects.filter(agents__user=user).values_list("name", flat=True))
 
 
 def _come_online(user) -> str:
@@ -75,6 +86,8 @@ class AgentConsumer(HubConsumer):
             await self.close(code=4403)
             return
         self.user = user
+        self.scope_read_at: float | None = None
+        self.queue_scope: frozenset[str] | None = None
         self.watching: set[str] = set()
         self.last_touch = 0.0
         await self.accept()
@@ -272,5 +285,22 @@ class AgentConsumer(HubConsumer):
         await self.send_json(payload)
 
     async def _may_see(self, payload: dict) -> bool:
-        conversation = await database_sync_to_async(self._visible)(payload["conversation"]["id"])
-        return conversation is not None
+        """The visibility rule of `conversations_visible_to`, applied to the summary itself.
+
+        Every agent gets every console event, so asking the database here cost one query per
+        agent per event; the agent's queues are re-read at most every VISIBILITY_SECONDS.
+        """
+        summary = payload["conversation"]
+        scope = await self._visibility()
+        if scope is None:
+            return True  # supervisors see everything
+        if summary.get("assigned_agent_id") == self.user.pk:
+            return True
+        return summary.get("queue") is None or summary.get("queue") in scope
+
+    async def _visibility(self) -> frozenset[str] | None:
+        now = time.monotonic()
+        if self.scope_read_at is None or now - self.scope_read_at > VISIBILITY_SECONDS:
+            self.queue_scope = await database_sync_to_async(_queues_seen_by)(self.user)
+            self.scope_read_at = now
+        return self.queue_scope

@@ -176,3 +176,32 @@ def percentile_ms(seconds: list[float], fraction: float) -> float:
     ordered = sorted(seconds)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return round(ordered[index] * 1000, 3)
+
+
+def django_shell(env: dict, code: str):
+    """Run Django code against a benchmark's hub database; returns its last line as JSON."""
+    output = manage(env, "shell", "-c", code)
+    return json.loads(output.strip().splitlines()[-1])
+
+
+AGENT_SESSION = """
+import json
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from handoff_hub.models import AgentProfile
+from handoff_hub.transitions import default_queue
+user, _ = get_user_model().objects.get_or_create(username="bench-agent")
+profile, _ = AgentProfile.objects.get_or_create(user=user, defaults={"display_name": "Bench"})
+profile.queues.add(default_queue())
+session = SessionStore()
+session["_auth_user_id"] = str(user.pk)
+session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+session["_auth_user_hash"] = user.get_session_auth_hash()
+session.create()
+print(json.dumps(session.session_key))
+"""
+
+
+def agent_session(env: dict) -> str:
+    """A logged-in agent of the default queue (its session key, for the console socket)."""
+    return django_shell(env, AGENT_SESSION)

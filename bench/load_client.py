@@ -69,13 +69,18 @@ async def _exchange(ws, text: str, client_id: str) -> tuple[float, float]:
     return (ack_at - started) * 1000, (reply_at - started) * 1000
 
 
+async def _hello(ws) -> None:
+    await ws.send(json.dumps({"type": "hello"}))
+    while json.loads(await ws.recv()).get("type") != "welcome":
+        pass
+
+
 async def customer(number: int, args, stats: Stats, start_at: float, stop_at: float) -> None:
+    """One customer socket; every `--turns-per-chat` messages it starts a new chat."""
     origin = args.url.replace("ws://", "http://").split("/ws/")[0]
     interval = args.clients / args.rate if args.rate else 0.0
     async with connect(args.url, origin=origin, open_timeout=60, ping_interval=None) as ws:
-        await ws.send(json.dumps({"type": "hello"}))
-        while json.loads(await ws.recv()).get("type") != "welcome":
-            pass
+        await _hello(ws)
         stats.connected += 1
         if args.idle:
             await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
@@ -83,11 +88,13 @@ async def customer(number: int, args, stats: Stats, start_at: float, stop_at: fl
         await _exchange(ws, "hello", f"warm-{number}")
         # Spread the clients' sends evenly over one interval.
         next_send = start_at + random.random() * interval
-        sent = 0
+        sent = 1
         while True:
             await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
             if time.perf_counter() >= stop_at:
                 return
+            if args.turns_per_chat and sent % args.turns_per_chat == 0:
+                await _hello(ws)  # a new chat on the same socket, as after "end"
             try:
                 ack_ms, reply_ms = await _exchange(ws, random.choice(PHRASES), f"m-{number}-{sent}")
             except RuntimeError:
@@ -144,6 +151,7 @@ async def run(args) -> dict:
         "clients": args.clients,
         "connected": connected,
         "offered_rate": args.rate,
+        "turns_per_chat": args.turns_per_chat,
         "duration_s": args.duration,
         "messages_per_s": round(measured / args.duration, 1),
         "ack_p50_ms": _round(percentile(stats.ack_ms, 0.5)),
@@ -174,6 +182,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--grace", type=float, default=5)
     parser.add_argument("--connect-rate", type=float, default=1000, help="new sockets per s")
     parser.add_argument("--idle", action="store_true")
+    parser.add_argument("--turns-per-chat", type=int, default=10, help="0 = one endless chat")
     return parser.parse_args(argv)
 
 
