@@ -27,7 +27,8 @@ def measure(url: str, label: str, **options) -> dict:
     result["load"] = load_average()
     log(
         f"    {result['messages_per_s']} msg/s, reply p50 {result['reply_p50_ms']} ms, "
-        f"p99 {result['reply_p99_ms']} ms, ack p99 {result['ack_p99_ms']} ms (load {result['load']})"
+        f"p99 {result['reply_p99_ms']} ms, ack p99 {result['ack_p99_ms']} ms"
+        f" (load {result['load']})"
     )
     return result
 
