@@ -6,6 +6,7 @@ else advanced its tracker meanwhile. That is what guarantees no bot message afte
 """
 
 import asyncio
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -78,6 +79,33 @@ def compute_turn(turn: TurnInput):
     )
 
 
+def compute_encoded_turn(turn: TurnInput, previous: tuple[dict, str] | None):
+    """compute_turn, plus the new tracker's JSON (in this thread, not the writer's)."""
+    result = compute_turn(turn)
+    result.tracker_json = encode_tracker(result.tracker_state, previous)
+    return result
+
+
+def encode_tracker(state: dict, previous: tuple[dict, str] | None) -> str:
+    """The tracker as JSON; when it only appended events to `previous` (state, its JSON),
+    only the new events are encoded — a turn no longer costs the length of the chat."""
+    if previous is not None and set(state) == {"sender_id", "events"}:
+        before, text = previous
+        old, new = before.get("events") or [], state["events"]
+        if (
+            set(before) == {"sender_id", "events"}
+            and before["sender_id"] == state["sender_id"]
+            and len(new) >= len(old)
+            and all(a is b for a, b in zip(old, new, strict=False))
+            and text.endswith("]}")
+        ):
+            added = json.dumps(new[len(old) :])[1:-1]
+            if not added:
+                return text
+            return text[:-2] + (", " if old else "") + added + "]}"
+    return json.dumps(state)
+
+
 def apply_turn(conversation_id: int, base_version: int, result) -> list[Message] | str:
     """Commit a computed turn under the row lock: [] if a human took over meanwhile, STALE if
     another turn landed first, else what the bot said. Opens no savepoint (group commit)."""
@@ -147,6 +175,8 @@ def _store_bot_output(conversation: Conversation, result) -> list[Message]:
         text = bot_message.get("text") or ""
         said.append(append_message(conversation, Sender.BOT, text, data, save_conversation=False))
     conversation.tracker_state = result.tracker_state
+    # Encoded already (handoff_hub.write_batch writes it as is).
+    conversation.tracker_json = getattr(result, "tracker_json", None)
     conversation.tracker_version += 1
     # One UPDATE for the tracker and every message's seq.
     write_batch.save_conversation(

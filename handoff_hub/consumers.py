@@ -13,7 +13,7 @@ import json
 import logging
 
 from asgiref.sync import sync_to_async
-from channels.db import aclose_old_connections, database_sync_to_async
+from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
 from handoff_hub import frames, group_commit, lifecycle, live
@@ -21,7 +21,7 @@ from handoff_hub.bot_turns import (
     STALE,
     apply_turn,
     commit_bot_failure,
-    compute_turn,
+    compute_encoded_turn,
     in_engine_thread,
     read_turn_input,
     turn_input_for,
@@ -64,7 +64,7 @@ class CustomerConsumer(HubConsumer):
     conversation: Conversation | None = None
     # The highest seq this socket was sent, to catch up after the channel layer failed.
     last_seq_sent = 0
-    # (tracker_version, tracker_state) after this socket's last bot turn: saves re-reading
+    # (tracker_version, tracker_state, its JSON) after this socket's last bot turn: saves re-reading
     # a tracker that grows with the chat, and is checked against the row's version.
     tracker: tuple[int, dict] | None = None
     MAX_TURN_ATTEMPTS = 3
@@ -111,7 +111,6 @@ class CustomerConsumer(HubConsumer):
         await self.send_json({"type": "pong"})
 
     async def on_hello(self, frame: dict) -> None:
-        await aclose_old_connections()  # the async ORM's thread, after a database outage
         token = frames.optional_str(frame, "token", 500)
         last_seq = frames.non_negative_int(frame, "last_seq")
         metadata = frame.get("metadata") or {}
@@ -132,13 +131,15 @@ class CustomerConsumer(HubConsumer):
             public_id = read_customer_token(token)
             if public_id is None:
                 raise frames.FrameError("invalid_token", "This chat session is not valid.")
-            conversation = await Conversation.objects.filter(public_id=public_id).afirst()
+            conversation = await database_sync_to_async(
+                Conversation.objects.filter(public_id=public_id).first
+            )()
             if conversation is None:
                 raise frames.FrameError("invalid_token", "This chat no longer exists.")
             if customer_id and conversation.customer_id not in ("", customer_id):
                 raise frames.FrameError("invalid_identity", "This chat belongs to someone else.")
         else:
-            conversation = await Conversation.objects.acreate(
+            conversation = await database_sync_to_async(Conversation.objects.create)(
                 customer_metadata=metadata, customer_id=customer_id or ""
             )
             token = issue_customer_token(conversation.public_id)
@@ -176,11 +177,10 @@ class CustomerConsumer(HubConsumer):
         """Live events may have been lost (the channel layer failed): replay from the DB."""
         if self.conversation is None:
             return
-        status = (
-            await Conversation.objects.filter(pk=self.conversation.pk)
-            .values_list("status", flat=True)
-            .afirst()
+        statuses = Conversation.objects.filter(pk=self.conversation.pk).values_list(
+            "status", flat=True
         )
+        status = await database_sync_to_async(statuses.first)()
         await self.send_json({"type": "status", "status": status})
         await self._replay(self.last_seq_sent)
 
@@ -239,8 +239,9 @@ class CustomerConsumer(HubConsumer):
                 turn = await in_engine_thread(read_turn_input, conversation_id, stored.message)
                 if turn is None:
                     return
+            previous = self.tracker[1:] if self.tracker and self.tracker[0] == version else None
             try:
-                result = await in_engine_thread(compute_turn, turn)
+                result = await in_engine_thread(compute_encoded_turn, turn, previous)
             except Exception:
                 logger.exception("Bot engine failed on conversation %s", turn.sender_id)
                 await group_commit.submit(
@@ -251,7 +252,11 @@ class CustomerConsumer(HubConsumer):
                 apply_turn, conversation_id, turn.tracker_version, result, order_key=conversation_id
             )
             if said != STALE:
-                self.tracker = (turn.tracker_version + 1, result.tracker_state)
+                self.tracker = (
+                    turn.tracker_version + 1,
+                    result.tracker_state,
+                    result.tracker_json,
+                )
                 return
             self.tracker = None
             version = -1  # re-read the tracker another turn moved on
@@ -304,7 +309,8 @@ class CustomerConsumer(HubConsumer):
 
     async def _open_chat_of(self, customer_id: str) -> Conversation | None:
         chats = Conversation.objects.filter(channel="web", customer_id=customer_id)
-        return await chats.exclude(status__in=FINISHED).order_by("-updated_at").afirst()
+        latest = chats.exclude(status__in=FINISHED).order_by("-updated_at")
+        return await database_sync_to_async(latest.first)()
 
     def _require_conversation(self) -> Conversation:
         if self.conversation is None:

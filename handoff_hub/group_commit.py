@@ -114,6 +114,8 @@ class GroupCommitter:
             job.result = job.error = None
             try:
                 _run_in_transaction([job])
+                self.batches += 1
+                self.jobs_done += 1
             except Exception as error:  # noqa: BLE001 - handed to the waiting consumer
                 job.error = error
                 self._reset_connection()

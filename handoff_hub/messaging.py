@@ -77,14 +77,16 @@ def append_message(
         client_id=client_id,
         agent=agent,
     )
-    write_batch.add_message(message)
-    frame = serialize_message(message)
-    hooks.emit_on_commit("message.created", {**frame, "conversation": str(conversation.public_id)})
-    publish_on_commit(customer_group(conversation.public_id), frame)
-    publish_on_commit(
-        watchers_group(conversation.public_id),
-        {**frame, "conversation": str(conversation.public_id)},
-    )
+    public_id = str(conversation.public_id)
+
+    def for_agents() -> dict:
+        return {**serialize_message(message), "conversation": public_id}
+
+    # Frames are built when sent, after commit, and webhook payloads once the row is written
+    # (in a group commit: after the batch's INSERT): both carry exactly what a replay reads.
+    write_batch.add_message(message, lambda: hooks.emit_on_commit("message.created", for_agents()))
+    publish_on_commit(customer_group(public_id), lambda: serialize_message(message))
+    publish_on_commit(watchers_group(public_id), for_agents)
     return message
 
 

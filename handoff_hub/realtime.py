@@ -14,6 +14,7 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -41,9 +42,13 @@ def watchers_group(public_id) -> str:
     return f"watch.{_key(public_id)}"
 
 
-def publish_on_commit(group: str, payload: dict) -> None:
-    """Send `payload` to every socket in `group` once the current transaction commits."""
-    transaction.on_commit(lambda: _send(group, payload))
+def publish_on_commit(group: str, payload: dict | Callable[[], dict]) -> None:
+    """Send `payload` to every socket in `group` once the current transaction commits.
+
+    `payload` may be a function, called then: for frames of rows written later in the
+    transaction.
+    """
+    transaction.on_commit(lambda: _send(group, payload() if callable(payload) else payload))
 
 
 def send_now(group: str, payload: dict) -> None:

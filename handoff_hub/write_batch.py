@@ -81,14 +81,14 @@ def message_with_client_id(conversation: Conversation, client_id: str) -> Messag
     return cache["client_ids"].get((conversation.pk, client_id))
 
 
-def add_message(message: Message) -> None:
-    """Insert now, or with the batch's single INSERT (the frame is built before either)."""
+def add_message(message: Message, announce) -> None:
+    """Insert now, or with the batch's single INSERT; `announce()` runs once it is written."""
     cache = batch_cache()
     if cache is None or "new_messages" not in cache:
         message.save(force_insert=True)
+        announce()
         return
-    message.created_at = timezone.now()
-    cache["new_messages"].append(message)
+    cache["new_messages"].append((message, announce))
     if message.client_id:
         cache["client_ids"][(message.conversation_id, message.client_id)] = message
 
@@ -108,7 +108,9 @@ def flush() -> None:
     if cache is None or "new_messages" not in cache:
         return
     if cache["new_messages"]:
-        Message.objects.bulk_create(cache["new_messages"])
+        Message.objects.bulk_create([message for message, _announce in cache["new_messages"]])
+        for _message, announce in cache["new_messages"]:
+            announce()
     by_fields: dict[tuple[str, ...], list[Conversation]] = {}
     for conversation, fields in cache["dirty"].values():
         by_fields.setdefault(tuple(sorted(fields - {"updated_at"})), []).append(conversation)
@@ -132,7 +134,7 @@ def _update_rows(fields: tuple[str, ...], conversations: list[Conversation], now
     rows = []
     for conversation in conversations:
         conversation.updated_at = now
-        values = [c.get_db_prep_save(getattr(conversation, c.attname), connection) for c in columns]
+        values = [_prepared(conversation, c) for c in columns]
         rows.append([*values, connection.ops.adapt_datetimefield_value(now), conversation.pk])
     connection.ensure_connection()
     if connection.vendor == "postgresql":
@@ -146,3 +148,15 @@ def _update_rows(fields: tuple[str, ...], conversations: list[Conversation], now
     else:
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
+
+
+def _prepared(conversation: Conversation, column):
+    encoded = getattr(conversation, "tracker_json", None)
+    if column.attname == "tracker_state" and encoded is not None:
+        conversation.tracker_json = None
+        if connection.vendor == "postgresql":
+            from psycopg.types.json import Jsonb
+
+            return Jsonb(None, dumps=lambda _unused: encoded)
+        return encoded
+    return column.get_db_prep_save(getattr(conversation, column.attname), connection)

@@ -49,7 +49,10 @@ bad_customer_frame = st.one_of(
         {
             "type": st.just("message"),
             "text": st.just("hi"),
-            "client_id": st.one_of(not_a_string, st.text(min_size=65, max_size=80)),
+            # None is allowed (no client id); anything else that is not a short string is not.
+            "client_id": st.one_of(
+                not_a_string.filter(lambda v: v is not None), st.text(min_size=65, max_size=80)
+            ),
         }
     ),
     st.fixed_dictionaries(
