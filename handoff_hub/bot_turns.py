@@ -44,6 +44,7 @@ class TurnInput:
 
 
 STALE = "stale"  # apply_turn's answer when another turn landed first: recompute
+NOT_WITH_BOT = "not_with_bot"  # apply_turn's answer when a human took the chat meanwhile
 
 
 def read_turn_input(conversation_id: int, message: Message) -> TurnInput | None:
@@ -107,12 +108,13 @@ def encode_tracker(state: dict, previous: tuple[dict, str] | None) -> str:
 
 
 def apply_turn(conversation_id: int, base_version: int, result) -> list[Message] | str:
-    """Commit a computed turn under the row lock: [] if a human took over meanwhile, STALE if
-    another turn landed first, else what the bot said. Opens no savepoint (group commit)."""
+    """Commit a computed turn under the row lock: NOT_WITH_BOT if a human took over meanwhile,
+    STALE if another turn landed first, else what the bot said. Opens no savepoint (group
+    commit)."""
     with transaction.atomic(savepoint=False):
         locked = lock_conversation_light(conversation_id)
         if locked.status != ConversationStatus.BOT:
-            return []  # a human took over while the bot was thinking: it stays quiet
+            return NOT_WITH_BOT  # a human took over while the bot was thinking: it stays quiet
         if locked.tracker_version != base_version:
             return STALE
         return apply_turn_result(locked, result)
@@ -130,6 +132,8 @@ def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
             logger.exception("Bot engine failed on conversation %s", turn.sender_id)
             return commit_bot_failure(conversation_id)
         said = apply_turn(conversation_id, turn.tracker_version, result)
+        if said == NOT_WITH_BOT:
+            return []
         if said != STALE:
             return said
     logger.warning("Gave up on a bot turn for conversation %s after retries", conversation_id)

@@ -18,6 +18,7 @@ from django.db import DatabaseError
 
 from handoff_hub import frames, group_commit, lifecycle, live
 from handoff_hub.bot_turns import (
+    NOT_WITH_BOT,
     STALE,
     apply_turn,
     commit_bot_failure,
@@ -64,9 +65,10 @@ class CustomerConsumer(HubConsumer):
     conversation: Conversation | None = None
     # The highest seq this socket was sent, to catch up after the channel layer failed.
     last_seq_sent = 0
-    # (tracker_version, tracker_state, its JSON) after this socket's last bot turn: saves re-reading
-    # a tracker that grows with the chat, and is checked against the row's version.
-    tracker: tuple[int, dict] | None = None
+    # (tracker_version, tracker_state, its JSON) after this socket's last committed bot turn:
+    # saves re-reading a tracker that grows with the chat; used only if the row's version
+    # (read under the lock when the message is stored) still matches.
+    tracker: tuple[int, dict, str] | None = None
     MAX_TURN_ATTEMPTS = 3
 
     async def connect(self) -> None:
@@ -251,6 +253,9 @@ class CustomerConsumer(HubConsumer):
             said = await group_commit.submit(
                 apply_turn, conversation_id, turn.tracker_version, result, order_key=conversation_id
             )
+            if said == NOT_WITH_BOT:
+                self.tracker = None  # the turn was dropped: the cache must not hold it
+                return
             if said != STALE:
                 self.tracker = (
                     turn.tracker_version + 1,

@@ -91,3 +91,58 @@ async def test_every_acknowledged_seq_is_the_stored_row_across_many_concurrent_c
         assert [seq for seq, _s, _t in rows] == list(range(1, len(rows) + 1))
         for seq, text in acked:
             assert rows[seq - 1] == (seq, "customer", text)
+
+
+@pytest.mark.asyncio
+async def test_turn_dropped_by_a_handoff_never_feeds_the_next_turn(make_agent, monkeypatch):
+    from handoff_hub.transitions import claim_conversation, return_to_bot
+
+    alex = await database_sync_to_async(make_agent)("alex")
+    assistant = await database_sync_to_async(get_assistant)()
+    real_handle = assistant.handle
+    started, release = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_first_turn(*args, **kwargs):
+        if args[1] == "slow one":
+            loop.call_soon_threadsafe(started.set)
+            asyncio.run_coroutine_threadsafe(release.wait(), loop).result(10)
+        return real_handle(*args, **kwargs)
+
+    monkeypatch.setattr(assistant, "handle", slow_first_turn)
+    peer, welcome = await customer()
+    await say(peer, "hello", "c-0")
+    await peer.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    await say(peer, "slow one", "c-1")
+    await started.wait()
+    # While the bot thinks, a human takes the chat: the finished turn must be dropped.
+    chat = await Conversation.objects.aget(public_id=welcome["conversation"])
+    await database_sync_to_async(_hand_off)(chat.pk)
+    await database_sync_to_async(claim_conversation)(chat.pk, alex)
+    release.set()
+    await asyncio.sleep(0.5)
+    assert not any(
+        f["type"] == "message" and f["sender"] == "bot" and f["seq"] > 3 for f in peer.received
+    )
+    # Back with the bot, the next turn starts from the stored tracker, not the dropped one.
+    await database_sync_to_async(return_to_bot)(chat.pk, alex)
+    await peer.until(lambda f: f["type"] == "message" and f["data"].get("event") == "returned")
+    await say(peer, "thanks", "c-2")
+    await peer.until(lambda f: f["type"] == "message" and f["sender"] == "bot" and f["seq"] > 7)
+    stored = await database_sync_to_async(
+        lambda: Conversation.objects.get(pk=chat.pk).tracker_state
+    )()
+    kinds = [(e.get("event"), e.get("text")) for e in stored["events"]]
+    assert ("user", "slow one") not in kinds, "the dropped turn reached the stored tracker"
+    assert kinds.index(("resume", None)) < kinds.index(("user", "thanks"))
+    await peer.close()
+
+
+def _hand_off(conversation_id: int) -> None:
+    from django.db import transaction
+
+    from handoff_hub.messaging import lock_conversation
+    from handoff_hub.transitions import enqueue_handoff
+
+    with transaction.atomic():
+        enqueue_handoff(lock_conversation(conversation_id), "manual", {})
