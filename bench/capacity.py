@@ -39,15 +39,17 @@ def hold(url: str, sockets: int, seconds: float = 600) -> subprocess.Popen:
             "400",
             "--warmup",
             "0",
+            "--warmup-timeout",
+            "300",
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     for line in client.stderr:
-        if f"connected={sockets} " in line:
+        if f"warmed={sockets} " in line:
             return client
         if time.monotonic() > deadline:
             break
@@ -62,7 +64,7 @@ def measure(server, sockets: int) -> dict:
     try:
         time.sleep(2)
         after = rss_mb(pid)
-        probe = run_load(server.ws_url(), clients=1, rate=5, duration=4, warmup=1, grace=2)
+        probe = run_load(server.ws_url(), clients=1, rate=5, duration=4, warmup=1)
     finally:
         client.terminate()
         client.wait(10)

@@ -6,10 +6,10 @@ result line to stdout:
     python -m bench.load_client --url ws://127.0.0.1:8001/ws/chat/ --clients 100 \
         --rate 500 --duration 10
 
-Each client says hello, sends one warm-up message, then sends a message, waits for its
-acknowledgement and the bot's reply, and sends the next one at its share of `--rate`
-(0 = as fast as the replies come). Latencies: send → ack, send → first bot message.
-`--idle` only opens the sockets and holds them (capacity benchmark).
+Each client says hello and sends one warm-up message; once every client has, the window
+opens: each sends a message, waits for its acknowledgement and the bot's reply, and sends the
+next at its share of `--rate` (0 = as fast as the replies come). Latencies: send → ack, send →
+first bot message. `--idle` only opens the sockets and holds them (capacity benchmark).
 """
 
 import argparse
@@ -37,7 +37,7 @@ class Stats:
         self.reply_ms: list[float] = []
         self.errors = 0
         self.connected = 0
-        self.measuring = False
+        self.warmed = 0
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -75,28 +75,40 @@ async def _hello(ws) -> None:
         pass
 
 
-async def customer(number: int, args, stats: Stats, start_at: float, stop_at: float) -> None:
+class Window:
+    """The measuring window: opens once every socket is connected and has had its first
+    turn (so a connection storm is not mistaken for steady state), then lasts --duration."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+        self.start_at = self.stop_at = float("inf")
+
+    def open(self, duration: float) -> None:
+        self.start_at = time.perf_counter()
+        self.stop_at = self.start_at + duration
+        self.opened.set()
+
+
+async def customer(number: int, args, stats: Stats, window: Window) -> None:
     """One customer socket; every `--turns-per-chat` messages it starts a new chat."""
     origin = args.url.replace("ws://", "http://").split("/ws/")[0]
     interval = args.clients / args.rate if args.rate else 0.0
-    async with connect(args.url, origin=origin, open_timeout=60, ping_interval=None) as ws:
+    async with connect(args.url, origin=origin, open_timeout=120, ping_interval=None) as ws:
         await _hello(ws)
         stats.connected += 1
+        if not args.idle:
+            await _exchange(ws, "hello", f"warm-{number}")
+        stats.warmed += 1
+        await window.opened.wait()
         if args.idle:
-            await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+            await asyncio.sleep(max(0.0, window.stop_at - time.perf_counter()))
             return
-        # The first turn of a chat counts like any other once the window is open (with many
-        # sockets the first turns are still running when it opens).
-        ack_ms, reply_ms = await _exchange(ws, "hello", f"warm-{number}")
-        if stats.measuring:
-            stats.ack_ms.append(ack_ms)
-            stats.reply_ms.append(reply_ms)
         # Spread the clients' sends evenly over one interval.
-        next_send = start_at + random.random() * interval
+        next_send = window.start_at + random.random() * interval
         sent = 1
         while True:
             await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
-            if time.perf_counter() >= stop_at:
+            if time.perf_counter() >= window.stop_at:
                 return
             if args.turns_per_chat and sent % args.turns_per_chat == 0:
                 await _hello(ws)  # a new chat on the same socket, as after "end"
@@ -107,22 +119,24 @@ async def customer(number: int, args, stats: Stats, start_at: float, stop_at: fl
                 continue
             finally:
                 sent += 1
-            if stats.measuring:
+            if time.perf_counter() < window.stop_at:
                 stats.ack_ms.append(ack_ms)
                 stats.reply_ms.append(reply_ms)
             next_send = max(next_send + interval, time.perf_counter() if not interval else 0)
 
 
-async def progress(stats: Stats, start_at: float, stop_at: float) -> None:
-    while time.perf_counter() < stop_at:
+async def progress(stats: Stats, window: Window) -> None:
+    started = time.perf_counter()
+    while True:
         await asyncio.sleep(1.0)
         now = time.perf_counter()
-        if now >= start_at:
-            stats.measuring = True
+        clock = now - window.start_at if window.opened.is_set() else now - started
+        phase = "measuring" if window.opened.is_set() else "warming up"
         p99 = percentile(stats.reply_ms[-2000:], 0.99)
         print(
-            f"  t={now - start_at:5.1f}s connected={stats.connected} replies={len(stats.reply_ms)}"
-            f" p99(recent)={p99 and round(p99, 1)} ms errors={stats.errors}",
+            f"  {phase} t={clock:5.1f}s connected={stats.connected} warmed={stats.warmed}"
+            f" replies={len(stats.reply_ms)} p99(recent)={p99 and round(p99, 1)} ms"
+            f" errors={stats.errors}",
             file=sys.stderr,
             flush=True,
         )
@@ -130,31 +144,33 @@ async def progress(stats: Stats, start_at: float, stop_at: float) -> None:
 
 async def run(args) -> dict:
     stats = Stats()
-    # Connect in batches so the server's accept queue is not the thing being measured.
-    warmup_end = time.perf_counter() + args.warmup + args.clients / args.connect_rate
-    stop_at = warmup_end + args.duration
+    window = Window()
+    reporter = asyncio.create_task(progress(stats, window))
     tasks = []
+    started = time.perf_counter()
+    # Connect in batches so the server's accept queue is not the thing being measured.
     for number in range(args.clients):
-        tasks.append(
-            asyncio.create_task(customer(number, args, stats, warmup_end, stop_at + args.grace))
-        )
+        tasks.append(asyncio.create_task(customer(number, args, stats, window)))
         if number % 50 == 49:
             await asyncio.sleep(50 / args.connect_rate)
-    reporter = asyncio.create_task(progress(stats, warmup_end, stop_at))
-    # Sends stop at stop_at; in-flight replies may finish during the grace period.
-    await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
-    stats.measuring = False
+    deadline = started + args.warmup_timeout
+    while stats.warmed < args.clients and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    warmup_seconds = time.perf_counter() - started
+    await asyncio.sleep(args.warmup)
+    window.open(args.duration)
+    await asyncio.sleep(args.duration)
     measured = len(stats.reply_ms)
-    await asyncio.sleep(0.05)
     connected = stats.connected
-    for task in tasks:
+    for task in [*tasks, reporter]:
         task.cancel()
-    reporter.cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     failures = [repr(r) for r in results if isinstance(r, BaseException) and not _is_cancel(r)]
     return {
         "clients": args.clients,
         "connected": connected,
+        "warmed_up": stats.warmed,
+        "connect_and_first_turn_s": round(warmup_seconds, 2),
         "offered_rate": args.rate,
         "turns_per_chat": args.turns_per_chat,
         "duration_s": args.duration,
@@ -183,8 +199,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--rate", type=float, default=0, help="messages/s in all; 0 = max")
     parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--grace", type=float, default=5)
+    parser.add_argument("--warmup", type=float, default=1, help="s after all are warmed up")
+    parser.add_argument("--warmup-timeout", type=float, default=180)
     parser.add_argument("--connect-rate", type=float, default=1000, help="new sockets per s")
     parser.add_argument("--idle", action="store_true")
     parser.add_argument("--turns-per-chat", type=int, default=10, help="0 = one endless chat")

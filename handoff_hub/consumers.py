@@ -54,6 +54,16 @@ def _bot_handles_silence(conversation_id: int) -> bool:
     return "silence_timeout" in get_assistant().domain.intent_names
 
 
+def read_in_thread(function):
+    """Reads of the socket path in the shared worker threads, not Channels' single DB thread
+    (a reconnect storm of thousands of widgets would queue behind one thread)."""
+    return database_sync_to_async(function, thread_sensitive=False)
+
+
+def _new_conversation(metadata: dict, customer_id: str) -> Conversation:
+    return Conversation.objects.create(customer_metadata=metadata, customer_id=customer_id)
+
+
 class TryAgain(frames.FrameError):
     """The hub could not store the message (e.g. the database is away): nothing was kept."""
 
@@ -133,7 +143,7 @@ class CustomerConsumer(HubConsumer):
             public_id = read_customer_token(token)
             if public_id is None:
                 raise frames.FrameError("invalid_token", "This chat session is not valid.")
-            conversation = await database_sync_to_async(
+            conversation = await read_in_thread(
                 Conversation.objects.filter(public_id=public_id).first
             )()
             if conversation is None:
@@ -141,9 +151,8 @@ class CustomerConsumer(HubConsumer):
             if customer_id and conversation.customer_id not in ("", customer_id):
                 raise frames.FrameError("invalid_identity", "This chat belongs to someone else.")
         else:
-            conversation = await database_sync_to_async(Conversation.objects.create)(
-                customer_metadata=metadata, customer_id=customer_id or ""
-            )
+            # New chats are created in the group commit: a burst of new visitors shares commits.
+            conversation = await group_commit.submit(_new_conversation, metadata, customer_id or "")
             token = issue_customer_token(conversation.public_id)
             last_seq = 0
         if self.conversation is not None and self.conversation.pk != conversation.pk:
@@ -168,7 +177,7 @@ class CustomerConsumer(HubConsumer):
         await self._replay(last_seq)
 
     async def _replay(self, after_seq: int) -> None:
-        for message in await database_sync_to_async(replay_since)(self.conversation.pk, after_seq):
+        for message in await read_in_thread(replay_since)(self.conversation.pk, after_seq):
             await self._send_message(message)
 
     async def _send_message(self, frame: dict) -> None:
@@ -182,7 +191,7 @@ class CustomerConsumer(HubConsumer):
         statuses = Conversation.objects.filter(pk=self.conversation.pk).values_list(
             "status", flat=True
         )
-        status = await database_sync_to_async(statuses.first)()
+        status = await read_in_thread(statuses.first)()
         await self.send_json({"type": "status", "status": status})
         await self._replay(self.last_seq_sent)
 
@@ -315,7 +324,7 @@ class CustomerConsumer(HubConsumer):
     async def _open_chat_of(self, customer_id: str) -> Conversation | None:
         chats = Conversation.objects.filter(channel="web", customer_id=customer_id)
         latest = chats.exclude(status__in=FINISHED).order_by("-updated_at")
-        return await database_sync_to_async(latest.first)()
+        return await read_in_thread(latest.first)()
 
     def _require_conversation(self) -> Conversation:
         if self.conversation is None:

@@ -13,6 +13,7 @@ process to catch up from the database (see `live.resync_all`).
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 CONSOLE_GROUP = "console"
 HEARTBEAT_GROUP = "hub.heartbeat"
 HEARTBEAT_SECONDS = 1.0
+HEARTBEAT_TIMEOUT = 5.0
 _OUTBOX_LIMIT = 100_000
 
 
@@ -64,6 +66,7 @@ class Outbox:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.layer_down = False
         self.dropped = 0
+        self.last_success = time.monotonic()
         self.task = loop.create_task(self._drain())
         self.heartbeat = loop.create_task(self._beat())
 
@@ -86,22 +89,30 @@ class Outbox:
 
     async def _beat(self) -> None:
         # A process that publishes nothing would never notice Redis came back; the heartbeat
-        # does, so its sockets catch up on what other processes sent meanwhile.
+        # does, so its sockets catch up on what other processes sent meanwhile. While events
+        # flow, each sent one already proves the layer works: a heartbeat queued behind a busy
+        # outbox must not be mistaken for an outage (which would make every socket replay).
         layer = get_channel_layer()
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
+            if time.monotonic() - self.last_success < HEARTBEAT_SECONDS and not self.layer_down:
+                continue
             try:
-                await asyncio.wait_for(layer.group_send(HEARTBEAT_GROUP, {"type": "noop"}), 2)
+                await asyncio.wait_for(
+                    layer.group_send(HEARTBEAT_GROUP, {"type": "noop"}), HEARTBEAT_TIMEOUT
+                )
                 self._layer_answered()
             except Exception as error:  # noqa: BLE001
-                self._layer_failed(error)
+                if time.monotonic() - self.last_success > HEARTBEAT_TIMEOUT:
+                    self._layer_failed(error)
 
     def _layer_failed(self, error: Exception) -> None:
         if not self.layer_down:
-            logger.warning("Channel layer failed (%s): events are dropped until it is back", error)
+            logger.warning("Channel layer failed (%r): events are dropped until it is back", error)
         self.layer_down = True
 
     def _layer_answered(self) -> None:
+        self.last_success = time.monotonic()
         if self.layer_down:
             self.layer_down = False
             logger.warning("Channel layer is back: every socket catches up from the database")
