@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ACTIONS_VENV := .venv-actions
 APT_PACKAGES := redis-server postgresql chromium nginx
 
-.PHONY: demo test test-sqlite test-prod lint setup embeddings system-packages actions-venv serve clean
+.PHONY: demo test test-sqlite test-prod lint setup embeddings system-packages actions-venv serve serve-prod bench clean
 
 # The demo keeps one secret key across runs so logins and widget sessions survive restarts.
 demo: setup
@@ -69,6 +69,19 @@ system-packages:
 
 serve: setup
 	$(VENV)/bin/daphne -b 127.0.0.1 -p 8000 handoff_hub.asgi:application
+
+# The production topology on loopback: PostgreSQL + Redis + $(WORKERS) hub processes + nginx.
+# DATA_DIR keeps the database between runs (default: a temporary one); Ctrl-C stops it all.
+WORKERS ?= 2
+PORT ?= 8080
+serve-prod: setup system-packages
+	test -s .demo-secret || $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > .demo-secret
+	SECRET_KEY="$$(cat .demo-secret)" $(PY) -m deploy.serve_prod --workers $(WORKERS) --port $(PORT) \
+	  $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --demo
+
+# The hub's benchmarks (docs/benchmarks.md); each prints progress and its figures.
+bench: setup system-packages
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) $(ACTIONS_VENV) .models staticfiles db.sqlite3 .test-db.sqlite3

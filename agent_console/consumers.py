@@ -14,7 +14,6 @@ import time
 import uuid
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from handoff_hub import frames
@@ -29,6 +28,7 @@ from handoff_hub.messaging import replay_since
 from handoff_hub.models import AgentProfile, Conversation, Queue
 from handoff_hub.presenters import conversation_summary, ticket_details
 from handoff_hub.realtime import CONSOLE_GROUP, customer_group, watchers_group
+from handoff_hub.sockets import HubConsumer
 from handoff_hub.status import AgentStatus, ConversationStatus
 from handoff_hub.transitions import (
     TransitionError,
@@ -44,6 +44,17 @@ logger = logging.getLogger(__name__)
 _ACTIVE = [ConversationStatus.QUEUED, ConversationStatus.ASSIGNED]
 _ENDED = [ConversationStatus.RESOLVED, ConversationStatus.ABANDONED, ConversationStatus.CLOSED]
 TOUCH_EVERY_SECONDS = 5
+# How stale an agent's list of queues may be when filtering live events (see _may_see).
+VISIBILITY_SECONDS = 15
+
+
+def _queues_seen_by(user) -> frozenset[str] | None:
+    """The names of the queues whose chats the agent sees; None: a supervisor sees all."""
+    from handoff_hub.agent_actions import is_supervisor
+
+    if is_supervisor(user):
+        return None
+    return frozenset(Queue.objects.filter(agents__user=user).values_list("name", flat=True))
 
 
 def _come_online(user) -> str:
@@ -62,7 +73,10 @@ async def _offline_if_still_silent(user_id: int, grace: float) -> None:
         logger.exception("Could not check whether agent %s went silent", user_id)
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(HubConsumer):
+    # Agent frames are few and use the async ORM; live events only write to the socket.
+    refresh_connections_on = frozenset({"websocket.connect", "websocket.receive"})
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -72,6 +86,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4403)
             return
         self.user = user
+        self.scope_read_at: float | None = None
+        self.queue_scope: frozenset[str] | None = None
         self.watching: set[str] = set()
         self.last_touch = 0.0
         await self.accept()
@@ -269,5 +285,22 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(payload)
 
     async def _may_see(self, payload: dict) -> bool:
-        conversation = await database_sync_to_async(self._visible)(payload["conversation"]["id"])
-        return conversation is not None
+        """The visibility rule of `conversations_visible_to`, applied to the summary itself.
+
+        Every agent gets every console event, so asking the database here cost one query per
+        agent per event; the agent's queues are re-read at most every VISIBILITY_SECONDS.
+        """
+        summary = payload["conversation"]
+        scope = await self._visibility()
+        if scope is None:
+            return True  # supervisors see everything
+        if summary.get("assigned_agent_id") == self.user.pk:
+            return True
+        return summary.get("queue") is None or summary.get("queue") in scope
+
+    async def _visibility(self) -> frozenset[str] | None:
+        now = time.monotonic()
+        if self.scope_read_at is None or now - self.scope_read_at > VISIBILITY_SECONDS:
+            self.queue_scope = await database_sync_to_async(_queues_seen_by)(self.user)
+            self.scope_read_at = now
+        return self.queue_scope

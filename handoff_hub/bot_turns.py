@@ -5,14 +5,19 @@ under the conversation's row lock only if the conversation is still with the bot
 else advanced its tracker meanwhile. That is what guarantees no bot message after a handoff.
 """
 
+import asyncio
+import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 
 from bot_engine import Handoff
-from handoff_hub.engine import LoadedAssistant, assistant_for
-from handoff_hub.messaging import append_message, lock_conversation
+from handoff_hub import write_batch
+from handoff_hub.engine import assistant_for
+from handoff_hub.messaging import append_message, lock_conversation_light
 from handoff_hub.models import Conversation, Message
 from handoff_hub.status import ConversationStatus, HandoffReason, Sender
 
@@ -24,45 +29,132 @@ _MAX_ATTEMPTS = 3
 _RICH_KEYS = ("buttons", "quick_replies", "image", "attachment", "custom", "elements", "metadata")
 
 
+@dataclass(frozen=True)
+class TurnInput:
+    """What the engine needs for one turn, read outside any transaction."""
+
+    conversation_id: int
+    sender_id: str
+    site: str
+    channel: str
+    metadata: dict | None
+    tracker_state: dict | None
+    tracker_version: int
+    text: str
+    message_id: str
+
+
+STALE = "stale"  # apply_turn's answer when another turn landed first: recompute
+NOT_WITH_BOT = "not_with_bot"  # apply_turn's answer when a human took the chat meanwhile
+
+
+def read_turn_input(conversation_id: int, message: Message) -> TurnInput | None:
+    """The turn's input, or None when the conversation is no longer with the bot."""
+    conversation = Conversation.objects.get(pk=conversation_id)
+    if conversation.status != ConversationStatus.BOT:
+        return None
+    return turn_input_for(conversation, message, conversation.tracker_state)
+
+
+def turn_input_for(conversation: Conversation, message: Message, tracker_state) -> TurnInput:
+    return TurnInput(
+        conversation_id=conversation.pk,
+        sender_id=str(conversation.public_id),
+        site=conversation.site,
+        channel=conversation.channel,
+        metadata=conversation.customer_metadata or None,
+        tracker_state=tracker_state,
+        tracker_version=conversation.tracker_version,
+        text=message.text or message.data.get("payload", ""),
+        message_id=str(message.seq),
+    )
+
+
+def compute_turn(turn: TurnInput):
+    """Run the engine (no transaction held: it may wait for an action server).
+
+    On the version active now for the chat's site: an activation during the turn takes
+    effect on the next one. The result remembers it (`assistant_version`) for the record.
+    """
+    loaded = assistant_for(Conversation(site=turn.site, channel=turn.channel))
+    result = loaded.assistant.handle(
+        turn.tracker_state,
+        turn.text,
+        sender_id=turn.sender_id,
+        channel=turn.channel,
+        metadata=turn.metadata,
+        message_id=turn.message_id,
+    )
+    result.assistant_version = loaded
+    return result
+
+
+def compute_encoded_turn(turn: TurnInput, previous: tuple[dict, str] | None):
+    """compute_turn, plus the new tracker's JSON (in this thread, not the writer's)."""
+    result = compute_turn(turn)
+    result.tracker_json = encode_tracker(result.tracker_state, previous)
+    return result
+
+
+def encode_tracker(state: dict, previous: tuple[dict, str] | None) -> str:
+    """The tracker as JSON; when it only appended events to `previous` (state, its JSON),
+    only the new events are encoded — a turn no longer costs the length of the chat."""
+    if previous is not None and set(state) == {"sender_id", "events"}:
+        before, text = previous
+        old, new = before.get("events") or [], state["events"]
+        if (
+            set(before) == {"sender_id", "events"}
+            and before["sender_id"] == state["sender_id"]
+            and len(new) >= len(old)
+            and all(a is b for a, b in zip(old, new, strict=False))
+            and text.endswith("]}")
+        ):
+            added = json.dumps(new[len(old) :])[1:-1]
+            if not added:
+                return text
+            return text[:-2] + (", " if old else "") + added + "]}"
+    return json.dumps(state)
+
+
+def apply_turn(conversation_id: int, base_version: int, result) -> list[Message] | str:
+    """Commit a computed turn under the row lock: NOT_WITH_BOT if a human took over meanwhile,
+    STALE if another turn landed first, else what the bot said. Opens no savepoint (group
+    commit)."""
+    with transaction.atomic(savepoint=False):
+        locked = lock_conversation_light(conversation_id)
+        if locked.status != ConversationStatus.BOT:
+            return NOT_WITH_BOT  # a human took over while the bot was thinking: it stays quiet
+        if locked.tracker_version != base_version:
+            return STALE
+        return apply_turn_result(locked, result)
+
+
 def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
     """Let the bot answer `message`; returns what the bot said (nothing if a human has the chat)."""
     for _attempt in range(_MAX_ATTEMPTS):
-        conversation = Conversation.objects.get(pk=conversation_id)
-        if conversation.status != ConversationStatus.BOT:
+        turn = read_turn_input(conversation_id, message)
+        if turn is None:
             return []
         try:
-            # The active version now; an activation during the turn takes effect on the next.
-            loaded = assistant_for(conversation)
-            result = loaded.assistant.handle(
-                conversation.tracker_state,
-                message.text or message.data.get("payload", ""),
-                sender_id=str(conversation.public_id),
-                channel=conversation.channel,
-                metadata=conversation.customer_metadata or None,
-                message_id=str(message.seq),
-            )
+            result = compute_turn(turn)
         except Exception:
-            logger.exception("Bot engine failed on conversation %s", conversation.public_id)
-            return _commit_bot_failure(conversation_id)
-        with transaction.atomic():
-            locked = lock_conversation(conversation_id)
-            if locked.status != ConversationStatus.BOT:
-                return []  # a human took over while the bot was thinking: it stays quiet
-            if locked.tracker_version != conversation.tracker_version:
-                continue  # another turn landed first: redo ours on the fresh tracker
-            return apply_turn_result(locked, result, loaded)
+            logger.exception("Bot engine failed on conversation %s", turn.sender_id)
+            return commit_bot_failure(conversation_id)
+        said = apply_turn(conversation_id, turn.tracker_version, result)
+        if said == NOT_WITH_BOT:
+            return []
+        if said != STALE:
+            return said
     logger.warning("Gave up on a bot turn for conversation %s after retries", conversation_id)
     return []
 
 
-def apply_turn_result(
-    conversation: Conversation, result, loaded: LoadedAssistant | None = None
-) -> list[Message]:
+def apply_turn_result(conversation: Conversation, result) -> list[Message]:
     """Store the bot's messages and tracker; move to the queue if the bot handed off, close
     the chat if the bot hung up."""
     from handoff_hub.transitions import close_after_hangup, enqueue_handoff
 
-    said = _store_bot_output(conversation, result, loaded)
+    said = _store_bot_output(conversation, result)
     if result.handoff is None and result.error and settings.HUB.get("HANDOFF_ON_BOT_ERROR"):
         # The engine already apologised; a human picks up so the chat never goes silent.
         result.handoff = Handoff(HandoffReason.BOT_ERROR, {"error": result.error})
@@ -87,36 +179,40 @@ def resume_bot_after_human(
             sender_id=str(conversation.public_id),
             response=response,
         )
+        result.assistant_version = loaded
     except Exception:
         logger.exception("Bot engine failed to resume conversation %s", conversation.public_id)
         return
-    _store_bot_output(conversation, result, loaded)
+    _store_bot_output(conversation, result)
 
 
-def _store_bot_output(
-    conversation: Conversation, result, loaded: LoadedAssistant | None = None
-) -> list[Message]:
+def _store_bot_output(conversation: Conversation, result) -> list[Message]:
     said = []
     for bot_message in result.messages:
         data = {k: bot_message[k] for k in _RICH_KEYS if bot_message.get(k)}
-        said.append(append_message(conversation, Sender.BOT, bot_message.get("text") or "", data))
+        text = bot_message.get("text") or ""
+        said.append(append_message(conversation, Sender.BOT, text, data, save_conversation=False))
     conversation.tracker_state = result.tracker_state
+    # Encoded already (handoff_hub.write_batch writes it as is).
+    conversation.tracker_json = getattr(result, "tracker_json", None)
     conversation.tracker_version += 1
-    fields = ["tracker_state", "tracker_version", "updated_at"]
+    fields = ["tracker_state", "tracker_version", "last_seq", "updated_at"]
+    loaded = getattr(result, "assistant_version", None)
     if loaded is not None:  # which version said it, for analytics and support
         conversation.assistant_version_id = loaded.version_id
         conversation.assistant_fingerprint = loaded.fingerprint[:80]
         fields += ["assistant_version", "assistant_fingerprint"]
-    conversation.save(update_fields=fields)
+    # One UPDATE for the tracker and every message's seq.
+    write_batch.save_conversation(conversation, fields)
     return said
 
 
-def _commit_bot_failure(conversation_id: int) -> list[Message]:
+def commit_bot_failure(conversation_id: int) -> list[Message]:
     """A chat never goes silent: apologise and, if configured, hand off to a human."""
     from handoff_hub.transitions import enqueue_handoff
 
-    with transaction.atomic():
-        conversation = lock_conversation(conversation_id)
+    with transaction.atomic(savepoint=False):
+        conversation = lock_conversation_light(conversation_id)
         if conversation.status != ConversationStatus.BOT:
             return []
         apology = append_message(
@@ -125,3 +221,30 @@ def _commit_bot_failure(conversation_id: int) -> list[Message]:
         if settings.HUB.get("HANDOFF_ON_BOT_ERROR", True):
             enqueue_handoff(conversation, HandoffReason.BOT_ERROR, {"summary": "The bot failed."})
         return [apology]
+
+
+_engine_pool: ThreadPoolExecutor | None = None
+
+
+async def in_engine_thread(function, *args):
+    """Run engine work (CPU, or waiting on an action server) off the event loop.
+
+    A pool of its own, so a slow action server can never take the threads the rest of the
+    process (HTTP views, agent actions) runs on.
+    """
+    global _engine_pool
+    if _engine_pool is None:
+        _engine_pool = ThreadPoolExecutor(
+            max_workers=int(settings.HUB.get("ENGINE_THREADS", 16)), thread_name_prefix="engine"
+        )
+    return await asyncio.get_running_loop().run_in_executor(
+        _engine_pool, _with_fresh_connection, function, args
+    )
+
+
+def _with_fresh_connection(function, args):
+    try:
+        return function(*args)
+    finally:
+        # Honour CONN_MAX_AGE and drop a connection the database broke.
+        close_old_connections()

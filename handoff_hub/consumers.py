@@ -7,26 +7,38 @@ Protocol (JSON frames):
                                             ← message / status / queue / typing / error frames
 """
 
+import asyncio
+import dataclasses
 import json
 import logging
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.db import close_old_connections
+from django.db import DatabaseError
 
-from handoff_hub import frames
-from handoff_hub.customer_actions import rate_conversation, receive_customer_message
-from handoff_hub.messaging import replay_since
+from handoff_hub import frames, group_commit, lifecycle, live
+from handoff_hub.bot_turns import (
+    NOT_WITH_BOT,
+    STALE,
+    apply_turn,
+    commit_bot_failure,
+    compute_encoded_turn,
+    in_engine_thread,
+    read_turn_input,
+    turn_input_for,
+)
+from handoff_hub.customer_actions import rate_conversation
+from handoff_hub.messaging import StoredMessage, replay_since, store_incoming
 from handoff_hub.models import Conversation
-from handoff_hub.realtime import customer_group, watchers_group
-from handoff_hub.status import FINISHED
+from handoff_hub.realtime import customer_group, serve_from, watchers_group
+from handoff_hub.sockets import HubConsumer
+from handoff_hub.status import FINISHED, ConversationStatus
 from handoff_hub.tokens import (
     issue_customer_token,
     read_customer_token,
     verify_customer_identity,
 )
-from handoff_hub.transitions import TransitionError, end_chat_by_customer
+from handoff_hub.transitions import TransitionError, end_chat_by_customer, reopen_conversation
 
 logger = logging.getLogger(__name__)
 SILENCE_PAYLOAD = "/silence_timeout"
@@ -42,24 +54,42 @@ def _bot_handles_silence(conversation_id: int) -> bool:
     return "silence_timeout" in get_assistant(conversation).domain.intent_names
 
 
-def _receive_in_worker(
-    conversation_id: int, text: str, client_id: str | None, ack, data: dict | None
-) -> None:
-    """Store, acknowledge, then run the bot — in a worker thread, off the event loop."""
-    close_old_connections()
-    try:
-        receive_customer_message(conversation_id, text, client_id, on_stored=ack, data=data)
-    finally:
-        close_old_connections()
+def read_in_thread(function):
+    """Reads of the socket path in the shared worker threads, not Channels' single DB thread
+    (a reconnect storm of thousands of widgets would queue behind one thread)."""
+    return database_sync_to_async(function, thread_sensitive=False)
 
 
-class CustomerConsumer(AsyncJsonWebsocketConsumer):
+def _new_conversation(metadata: dict, customer_id: str, site: str) -> Conversation:
+    return Conversation.objects.create(
+        customer_metadata=metadata, customer_id=customer_id, site=site
+    )
+
+
+class TryAgain(frames.FrameError):
+    """The hub could not store the message (e.g. the database is away): nothing was kept."""
+
+    def __init__(self, ref: str | None):
+        super().__init__("try_again", "We could not send that just now. Trying again…", ref)
+
+
+class CustomerConsumer(HubConsumer):
     conversation: Conversation | None = None
+    # The highest seq this socket was sent, to catch up after the channel layer failed.
+    last_seq_sent = 0
+    # (tracker_version, tracker_state, its JSON) after this socket's last committed bot turn:
+    # saves re-reading a tracker that grows with the chat; used only if the row's version
+    # (read under the lock when the message is stored) still matches.
+    tracker: tuple[int, dict, str] | None = None
+    MAX_TURN_ATTEMPTS = 3
 
     async def connect(self) -> None:
+        serve_from(asyncio.get_running_loop())
+        live.register(self)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        live.unregister(self)
         if self.conversation is not None:
             await self.channel_layer.group_discard(
                 customer_group(self.conversation.public_id), self.channel_name
@@ -115,16 +145,17 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
             public_id = read_customer_token(token)
             if public_id is None:
                 raise frames.FrameError("invalid_token", "This chat session is not valid.")
-            conversation = await Conversation.objects.filter(public_id=public_id).afirst()
+            conversation = await read_in_thread(
+                Conversation.objects.filter(public_id=public_id).first
+            )()
             if conversation is None:
                 raise frames.FrameError("invalid_token", "This chat no longer exists.")
             if customer_id and conversation.customer_id not in ("", customer_id):
                 raise frames.FrameError("invalid_identity", "This chat belongs to someone else.")
         else:
-            conversation = await Conversation.objects.acreate(
-                customer_metadata=metadata,
-                customer_id=customer_id or "",
-                site=frames.site_key(frame),
+            # New chats are created in the group commit: a burst of new visitors shares commits.
+            conversation = await group_commit.submit(
+                _new_conversation, metadata, customer_id or "", frames.site_key(frame)
             )
             token = issue_customer_token(conversation.public_id)
             last_seq = 0
@@ -145,8 +176,28 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
                 "status": conversation.status,
             }
         )
-        for message in await database_sync_to_async(replay_since)(conversation.pk, last_seq):
-            await self.send_json(message)
+        self.last_seq_sent = last_seq
+        self.tracker = None
+        await self._replay(last_seq)
+
+    async def _replay(self, after_seq: int) -> None:
+        for message in await read_in_thread(replay_since)(self.conversation.pk, after_seq):
+            await self._send_message(message)
+
+    async def _send_message(self, frame: dict) -> None:
+        self.last_seq_sent = max(self.last_seq_sent, frame.get("seq") or 0)
+        await self.send_json(frame)
+
+    async def resync(self) -> None:
+        """Live events may have been lost (the channel layer failed): replay from the DB."""
+        if self.conversation is None:
+            return
+        statuses = Conversation.objects.filter(pk=self.conversation.pk).values_list(
+            "status", flat=True
+        )
+        status = await read_in_thread(statuses.first)()
+        await self.send_json({"type": "status", "status": status})
+        await self._replay(self.last_seq_sent)
 
     async def on_message(self, frame: dict) -> None:
         conversation = self._require_conversation()
@@ -154,22 +205,80 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
         client_id = frames.optional_str(frame, "client_id", 64)
         # A button press sends its payload; its title is what the customer saw themselves say.
         title = frames.optional_str(frame, "title", 200)
-        loop_send = async_to_sync(self.send_json)
-
-        def ack(message, created: bool) -> None:
-            # Called in the worker right after the message is committed, before the bot runs.
-            loop_send(
+        async with lifecycle.tracked():
+            stored = await self._store(
+                conversation, text, client_id, {"title": title} if title else None
+            )
+            # Acknowledged only now: the message is committed.
+            await self.send_json(
                 {
                     "type": "ack",
                     "client_id": client_id,
-                    "seq": message.seq,
-                    "duplicate": not created,
+                    "seq": stored.message.seq,
+                    "duplicate": not stored.created,
                 }
             )
+            if stored.created or stored.unanswered:
+                await self._let_the_bot_answer(stored)
 
-        await sync_to_async(_receive_in_worker, thread_sensitive=False)(
-            conversation.pk, text, client_id, ack, {"title": title} if title else None
-        )
+    async def _store(self, conversation, text, client_id, data) -> StoredMessage:
+        try:
+            return await group_commit.submit(
+                store_incoming,
+                conversation.pk,
+                text,
+                client_id,
+                data,
+                order_key=conversation.pk,
+                client_id=client_id,
+            )
+        except DatabaseError as error:
+            logger.warning("Could not store a message of %s: %s", conversation.public_id, error)
+            raise TryAgain(client_id) from None
+
+    async def _let_the_bot_answer(self, stored: StoredMessage) -> None:
+        """Run the bot's turn off the event loop and commit it, unless a human has the chat."""
+        conversation_id = self.conversation.pk
+        status = stored.status
+        if status in FINISHED:
+            status = (await database_sync_to_async(reopen_conversation)(conversation_id)).status
+            self.tracker = None
+        if status != ConversationStatus.BOT:
+            return
+        version = stored.tracker_version
+        for _attempt in range(self.MAX_TURN_ATTEMPTS):
+            if self.tracker is not None and self.tracker[0] == version:
+                turn = turn_input_for(self.conversation, stored.message, self.tracker[1])
+                turn = dataclasses.replace(turn, tracker_version=version)
+            else:
+                turn = await in_engine_thread(read_turn_input, conversation_id, stored.message)
+                if turn is None:
+                    return
+            previous = self.tracker[1:] if self.tracker and self.tracker[0] == version else None
+            try:
+                result = await in_engine_thread(compute_encoded_turn, turn, previous)
+            except Exception:
+                logger.exception("Bot engine failed on conversation %s", turn.sender_id)
+                await group_commit.submit(
+                    commit_bot_failure, conversation_id, order_key=conversation_id
+                )
+                return
+            said = await group_commit.submit(
+                apply_turn, conversation_id, turn.tracker_version, result, order_key=conversation_id
+            )
+            if said == NOT_WITH_BOT:
+                self.tracker = None  # the turn was dropped: the cache must not hold it
+                return
+            if said != STALE:
+                self.tracker = (
+                    turn.tracker_version + 1,
+                    result.tracker_state,
+                    result.tracker_json,
+                )
+                return
+            self.tracker = None
+            version = -1  # re-read the tracker another turn moved on
+        logger.warning("Gave up on a bot turn for conversation %s", self.conversation.public_id)
 
     async def on_silence(self, frame: dict) -> None:
         """The customer went quiet: a bot that knows `silence_timeout` may check in."""
@@ -177,13 +286,11 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
         if not await sync_to_async(_bot_handles_silence)(conversation.pk):
             return
         client_id = frames.optional_str(frame, "client_id", 64)
-        await sync_to_async(_receive_in_worker, thread_sensitive=False)(
-            conversation.pk,
-            SILENCE_PAYLOAD,
-            client_id,
-            lambda message, created: None,
-            {"event": "silence_timeout", "hidden": True},
-        )
+        data = {"event": "silence_timeout", "hidden": True}
+        async with lifecycle.tracked():
+            stored = await self._store(conversation, SILENCE_PAYLOAD, client_id, data)
+            if stored.created:
+                await self._let_the_bot_answer(stored)
 
     async def on_end(self, frame: dict) -> None:
         conversation = self._require_conversation()
@@ -220,7 +327,8 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
 
     async def _open_chat_of(self, customer_id: str) -> Conversation | None:
         chats = Conversation.objects.filter(channel="web", customer_id=customer_id)
-        return await chats.exclude(status__in=FINISHED).order_by("-updated_at").afirst()
+        latest = chats.exclude(status__in=FINISHED).order_by("-updated_at")
+        return await read_in_thread(latest.first)()
 
     def _require_conversation(self) -> Conversation:
         if self.conversation is None:
@@ -228,4 +336,8 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
         return self.conversation
 
     async def hub_event(self, event: dict) -> None:
-        await self.send_json(event["payload"])
+        payload = event["payload"]
+        if payload.get("type") == "message":
+            await self._send_message(payload)
+        else:
+            await self.send_json(payload)

@@ -7,21 +7,64 @@ resolved, transferred, returned; an agent coming online) — never as a periodic
 import logging
 import threading
 
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.db.models import Count, Q
 
 from handoff_hub.models import AgentProfile, Queue
 from handoff_hub.queue_stats import queue_positions, waiting_conversations
 from handoff_hub.realtime import customer_group, send_now
 from handoff_hub.status import AgentStatus, ConversationStatus, RoutingMode
+from handoff_hub.write_batch import batch_cache
 
 logger = logging.getLogger(__name__)
 _local = threading.local()
 
 
 def after_change_on_commit(queue_id: int | None) -> None:
-    if queue_id is not None:
+    if queue_id is None:
+        return
+    if batch_cache() is not None:
+        # Inside the message path's group commit: the writer thread must not wait for a
+        # queue pass (which scales with the queue), so a thread of its own runs it.
+        transaction.on_commit(lambda: _background.request(queue_id))
+    else:
         transaction.on_commit(lambda: refresh_queue(queue_id))
+
+
+class _BackgroundRefresher:
+    """One thread that refreshes queues asked for from the message path, coalescing repeats."""
+
+    def __init__(self) -> None:
+        self.pending: set[int] = set()
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def request(self, queue_id: int) -> None:
+        with self.lock:
+            self.pending.add(queue_id)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="dispatch", daemon=True)
+                self.thread.start()
+        self.wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            with self.lock:
+                queue_ids, self.pending = self.pending, set()
+            for queue_id in queue_ids:
+                try:
+                    close_old_connections()
+                    refresh_queue(queue_id)
+                except Exception:  # noqa: BLE001 - the next change tries again
+                    logger.exception("Queue %s refresh failed", queue_id)
+                finally:
+                    close_old_connections()
+
+
+_background = _BackgroundRefresher()
 
 
 def refresh_queue(queue_id: int) -> None:

@@ -20,10 +20,10 @@ def event_for_transition(action: str) -> str:
 
 def emit_on_commit(event: str, payload: dict) -> None:
     """Queue `event` for every webhook that wants it; the deliveries commit with the change."""
-    from handoff_hub.models import Webhook, WebhookDelivery
+    from handoff_hub.models import WebhookDelivery
     from handoff_hub.webhooks.delivery import wake_worker
 
-    webhooks = [w for w in Webhook.objects.filter(is_active=True) if w.wants(event)]
+    webhooks = [w for w in _active_webhooks() if w.wants(event)]
     if not webhooks:
         return
     now = timezone.now()
@@ -32,3 +32,16 @@ def emit_on_commit(event: str, payload: dict) -> None:
         for w in webhooks
     )
     transaction.on_commit(wake_worker)
+
+
+def _active_webhooks() -> list:
+    """Active webhooks, read once per group commit (one snapshot per transaction)."""
+    from handoff_hub.models import Webhook
+    from handoff_hub.write_batch import batch_cache
+
+    cache = batch_cache()
+    if cache is None:
+        return list(Webhook.objects.filter(is_active=True))
+    if "webhooks" not in cache:
+        cache["webhooks"] = list(Webhook.objects.filter(is_active=True))
+    return cache["webhooks"]

@@ -4,9 +4,11 @@ Every message gets the next per-conversation sequence number while the conversat
 locked, so clients can ask for "everything after seq N" and never miss or repeat one.
 """
 
+from dataclasses import dataclass
+
 from django.db import transaction
 
-from handoff_hub import hooks
+from handoff_hub import hooks, write_batch
 from handoff_hub.models import Conversation, Message
 from handoff_hub.realtime import customer_group, publish_on_commit, watchers_group
 from handoff_hub.status import Sender
@@ -15,6 +17,21 @@ from handoff_hub.status import Sender
 def lock_conversation(conversation_id: int) -> Conversation:
     """Fetch the conversation row locked for the rest of the current transaction."""
     return Conversation.objects.select_for_update().get(pk=conversation_id)
+
+
+def lock_conversation_light(conversation_id: int) -> Conversation:
+    """The locked row without the tracker (it grows with the chat); loaded only if used.
+
+    Inside a group commit the batch locked it already, with the batch's other rows.
+    """
+    locked = write_batch.locked_conversation(conversation_id)
+    if locked is not None:
+        return locked
+    return (
+        Conversation.objects.select_for_update()
+        .defer("tracker_state", "customer_metadata")
+        .get(pk=conversation_id)
+    )
 
 
 def serialize_message(message: Message) -> dict:
@@ -41,11 +58,17 @@ def append_message(
     data: dict | None = None,
     client_id: str | None = None,
     agent=None,
+    save_conversation: bool = True,
 ) -> Message:
-    """Append to a conversation already locked by the caller; publish on commit."""
+    """Append to a conversation already locked by the caller; publish on commit.
+
+    With `save_conversation=False` the caller saves the conversation's `last_seq` itself (one
+    UPDATE for several appended messages) before its transaction ends.
+    """
     conversation.last_seq += 1
-    conversation.save(update_fields=["last_seq", "updated_at"])
-    message = Message.objects.create(
+    if save_conversation:
+        write_batch.save_conversation(conversation, ["last_seq", "updated_at"])
+    message = Message(
         conversation=conversation,
         seq=conversation.last_seq,
         sender=sender,
@@ -54,30 +77,59 @@ def append_message(
         client_id=client_id,
         agent=agent,
     )
-    frame = serialize_message(message)
-    hooks.emit_on_commit("message.created", {**frame, "conversation": str(conversation.public_id)})
-    publish_on_commit(customer_group(conversation.public_id), frame)
-    publish_on_commit(
-        watchers_group(conversation.public_id),
-        {**frame, "conversation": str(conversation.public_id)},
-    )
+    public_id = str(conversation.public_id)
+
+    def for_agents() -> dict:
+        return {**serialize_message(message), "conversation": public_id}
+
+    # Frames are built when sent, after commit, and webhook payloads once the row is written
+    # (in a group commit: after the batch's INSERT): both carry exactly what a replay reads.
+    write_batch.add_message(message, lambda: hooks.emit_on_commit("message.created", for_agents()))
+    publish_on_commit(customer_group(public_id), lambda: serialize_message(message))
+    publish_on_commit(watchers_group(public_id), for_agents)
     return message
+
+
+@dataclass
+class StoredMessage:
+    message: Message
+    created: bool
+    # The conversation as the store saw it under the row lock.
+    status: str
+    tracker_version: int
+    # A resend of a message the bot never answered (e.g. the database failed in between).
+    unanswered: bool = False
+
+
+def store_incoming(
+    conversation_id: int, text: str, client_id: str | None, data: dict | None = None
+) -> StoredMessage:
+    """Store a customer message once (a resend with the same client id is not stored again).
+
+    Opens no savepoint, so it can run inside a group commit (handoff_hub.group_commit).
+    """
+    with transaction.atomic(savepoint=False):
+        conversation = lock_conversation_light(conversation_id)
+        if client_id:
+            existing = write_batch.message_with_client_id(conversation, client_id)
+            if existing is not None:
+                return StoredMessage(
+                    existing,
+                    False,
+                    conversation.status,
+                    conversation.tracker_version,
+                    unanswered=existing.seq == conversation.last_seq,
+                )
+        message = append_message(conversation, Sender.CUSTOMER, text, data, client_id)
+        return StoredMessage(message, True, conversation.status, conversation.tracker_version)
 
 
 def store_customer_message(
     conversation_id: int, text: str, client_id: str | None, data: dict | None = None
 ) -> tuple[Message, bool]:
     """Store a customer message once. Returns (message, created); a resend is not stored again."""
-    with transaction.atomic():
-        conversation = lock_conversation(conversation_id)
-        if client_id:
-            existing = Message.objects.filter(
-                conversation=conversation, client_id=client_id
-            ).first()
-            if existing is not None:
-                return existing, False
-        message = append_message(conversation, Sender.CUSTOMER, text, data, client_id)
-        return message, True
+    stored = store_incoming(conversation_id, text, client_id, data)
+    return stored.message, stored.created
 
 
 def replay_since(conversation_id: int, last_seq: int, limit: int = 500) -> list[dict]:

@@ -3,15 +3,30 @@
 The channel layer is a notification bus that may drop messages; the database is the record.
 Publishing on commit means a client never sees a change that was rolled back, and a client that
 missed an event catches up by replaying from the database.
+
+Publishing never blocks the thread that committed: events go, in commit order, through one
+outbox per event loop that a single task drains. If the layer (Redis) fails, the outbox drops
+what it cannot send, keeps probing, and once the layer answers again asks every socket of this
+process to catch up from the database (see `live.resync_all`).
 """
 
+import asyncio
+import logging
+import threading
+import time
 import uuid
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+logger = logging.getLogger(__name__)
 CONSOLE_GROUP = "console"
+HEARTBEAT_GROUP = "hub.heartbeat"
+HEARTBEAT_SECONDS = 1.0
+HEARTBEAT_TIMEOUT = 5.0
+_OUTBOX_LIMIT = 100_000
 
 
 def _key(public_id) -> str:
@@ -29,9 +44,13 @@ def watchers_group(public_id) -> str:
     return f"watch.{_key(public_id)}"
 
 
-def publish_on_commit(group: str, payload: dict) -> None:
-    """Send `payload` to every socket in `group` once the current transaction commits."""
-    transaction.on_commit(lambda: _send(group, payload))
+def publish_on_commit(group: str, payload: dict | Callable[[], dict]) -> None:
+    """Send `payload` to every socket in `group` once the current transaction commits.
+
+    `payload` may be a function, called then: for frames of rows written later in the
+    transaction.
+    """
+    transaction.on_commit(lambda: _send(group, payload() if callable(payload) else payload))
 
 
 def send_now(group: str, payload: dict) -> None:
@@ -39,10 +58,111 @@ def send_now(group: str, payload: dict) -> None:
     _send(group, payload)
 
 
+class Outbox:
+    """Events of one event loop, sent in order by one task; never blocks the sender."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.layer_down = False
+        self.dropped = 0
+        self.last_success = time.monotonic()
+        self.task = loop.create_task(self._drain())
+        self.heartbeat = loop.create_task(self._beat())
+
+    def put(self, group: str, payload: dict) -> None:
+        # Called on the loop's thread (directly or through call_soon_threadsafe).
+        if self.queue.qsize() >= _OUTBOX_LIMIT:
+            self.dropped += 1  # the layer is far behind: clients will replay from the DB
+            return
+        self.queue.put_nowait((group, {"type": "hub.event", "payload": payload}))
+
+    async def _drain(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            group, message = await self.queue.get()
+            try:
+                await layer.group_send(group, message)
+                self._layer_answered()
+            except Exception as error:  # noqa: BLE001 - the layer may drop; the DB replays
+                self._layer_failed(error)
+
+    async def _beat(self) -> None:
+        # A process that publishes nothing would never notice Redis came back; the heartbeat
+        # does, so its sockets catch up on what other processes sent meanwhile. While events
+        # flow, each sent one already proves the layer works: a heartbeat queued behind a busy
+        # outbox must not be mistaken for an outage (which would make every socket replay).
+        layer = get_channel_layer()
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if time.monotonic() - self.last_success < HEARTBEAT_SECONDS and not self.layer_down:
+                continue
+            try:
+                await asyncio.wait_for(
+                    layer.group_send(HEARTBEAT_GROUP, {"type": "noop"}), HEARTBEAT_TIMEOUT
+                )
+                self._layer_answered()
+            except Exception as error:  # noqa: BLE001
+                if time.monotonic() - self.last_success > HEARTBEAT_TIMEOUT:
+                    self._layer_failed(error)
+
+    def _layer_failed(self, error: Exception) -> None:
+        if not self.layer_down:
+            logger.warning("Channel layer failed (%r): events are dropped until it is back", error)
+        self.layer_down = True
+
+    def _layer_answered(self) -> None:
+        self.last_success = time.monotonic()
+        if self.layer_down:
+            self.layer_down = False
+            logger.warning("Channel layer is back: every socket catches up from the database")
+            from handoff_hub import live
+
+            live.resync_all()
+
+
+_outboxes: dict[asyncio.AbstractEventLoop, Outbox] = {}
+_outbox_lock = threading.Lock()
+_served_loop: asyncio.AbstractEventLoop | None = None
+
+
+def serve_from(loop: asyncio.AbstractEventLoop) -> None:
+    """Consumers call this on connect: events committed in any thread go out on `loop`."""
+    global _served_loop
+    _served_loop = loop
+    outbox_for(loop)
+
+
+def outbox_for(loop: asyncio.AbstractEventLoop) -> Outbox:
+    outbox = _outboxes.get(loop)
+    if outbox is None:
+        with _outbox_lock:
+            for stale in [other for other in _outboxes if other.is_closed()]:
+                del _outboxes[stale]
+            outbox = _outboxes.get(loop) or Outbox(loop)
+            _outboxes[loop] = outbox
+    return outbox
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _send(group: str, payload: dict) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(group, {"type": "hub.event", "payload": payload})
+    loop = _served_loop
+    here = _running_loop()
+    if here is not None:
+        outbox_for(here).put(group, payload)
+    elif loop is not None and loop.is_running() and loop in _outboxes:
+        loop.call_soon_threadsafe(_outboxes[loop].put, group, payload)
+    else:
+        # No sockets served here (management commands, sync tests): send and wait.
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(group, {"type": "hub.event", "payload": payload})
 
 
 def publish_conversation_on_commit(conversation_id: int) -> None:

@@ -125,7 +125,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -191,6 +191,8 @@ HUB = {
     "AGENT_SILENCE_SECONDS": int(os.environ.get("HUB_AGENT_SILENCE_SECONDS", 90)),
     # Shared with the host site to verify customer ids (HMAC-SHA256 of the id). Empty: off.
     "IDENTITY_SECRET": os.environ.get("HUB_IDENTITY_SECRET", ""),
+    # Threads per process that run bot turns (and wait on action servers), off the event loop.
+    "ENGINE_THREADS": int(os.environ.get("HUB_ENGINE_THREADS", 16)),
     # Outgoing webhooks.
     "WEBHOOK_MAX_ATTEMPTS": int(os.environ.get("HUB_WEBHOOK_MAX_ATTEMPTS", 8)),
     "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("HUB_WEBHOOK_BACKOFF_SECONDS", 1.0)),

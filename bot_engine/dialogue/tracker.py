@@ -172,7 +172,9 @@ class Tracker:
         return any(e.get("event") == "user" for e in self.applied_events())
 
     def to_state(self) -> dict:
-        return {"sender_id": self.sender_id, "events": copy.deepcopy(self.events)}
+        # Events are never changed once appended, so the state may share them: a deep copy
+        # here was most of a turn's cost and grew with every turn of the conversation.
+        return {"sender_id": self.sender_id, "events": list(self.events)}
 
     def current_state(self) -> dict:
         """Rasa's tracker JSON (what action servers and the tracker endpoint expect)."""

@@ -175,6 +175,15 @@
     if (socket && socket.readyState === 1 && helloDone) { socket.send(JSON.stringify(frame)); return true; }
     return false;
   }
+  // The hub could not store a message (or start the chat) just now: nothing was kept, so
+  // the same frame is sent again shortly; the client id makes a late duplicate harmless.
+  var retryTimer = null;
+  function retryLater(ref) {
+    if (!helloDone) { if (socket) socket.close(); return; }
+    if (ref && pending[ref]) pending[ref].li.classList.add("hh-retrying");
+    if (retryTimer) return;
+    retryTimer = setTimeout(function () { retryTimer = null; flushPending(); }, 1500 + Math.random() * 1000);
+  }
   function flushPending() {
     Object.keys(pending).forEach(function (id) { sendFrame(pending[id].frame); });
   }
@@ -198,6 +207,7 @@
       case "typing": typingEl.hidden = !frame.active; typingEl.textContent = frame.active ? t("typing") : ""; break;
       case "error":
         if (frame.code === "invalid_token") { state = { token: null, lastSeq: 0 }; seen = {}; saveState(); log.textContent = ""; socket.close(); }
+        else if (frame.code === "try_again") { retryLater(frame.ref); }
         else if (frame.ref && pending[frame.ref]) { markFailed(frame.ref, frame.message); }
         break;
     }
@@ -335,7 +345,7 @@
     var p = pending[clientId];
     if (!p) return;
     delete pending[clientId];
-    p.li.classList.remove("hh-pending");
+    p.li.classList.remove("hh-pending", "hh-retrying");
     p.li.dataset.seq = seq;
     p.li.querySelector(".hh-delivery").textContent = t("delivered");
     markSeen(seq);

@@ -1,0 +1,97 @@
+"""One hub process: Daphne serving handoff_hub.asgi, with a graceful SIGTERM.
+
+    python -m deploy.hub_worker --port 8001 [--host 127.0.0.1] [--grace 10]
+
+SIGTERM (or SIGINT): stop listening, report unhealthy, let the messages already being stored
+finish, close every WebSocket with 1012 ("service restart") so clients reconnect to another
+process, then exit. A second signal exits at once.
+"""
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "handoff_hub.settings")
+
+logger = logging.getLogger("deploy.hub_worker")
+SERVICE_RESTART = 1012
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--grace", type=float, default=float(os.environ.get("HUB_GRACE", 10)))
+    parser.add_argument("--app", default="handoff_hub.asgi:application")
+    return parser.parse_args(argv)
+
+
+def load_application(spec: str):
+    module_name, _, attribute = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    # Install the asyncio reactor before anything imports twisted.internet.reactor.
+    from daphne.server import Server
+    from twisted.internet import reactor
+
+    from handoff_hub import lifecycle
+
+    application = load_application(args.app)
+    if args.app.startswith("handoff_hub."):
+        # Load (or train) the assistant before listening: the first customer must not wait.
+        from handoff_hub.engine import get_assistant
+
+        get_assistant()
+    ports = []
+
+    class DrainingServer(Server):
+        def listen_success(self, port):
+            ports.append(port)
+            super().listen_success(port)
+
+    server = DrainingServer(
+        application=application,
+        endpoints=[f"tcp:port={args.port}:interface={args.host}"],
+        signal_handlers=False,
+        proxy_forwarded_address_header="X-Forwarded-For",
+        proxy_forwarded_port_header="X-Forwarded-Port",
+        proxy_forwarded_proto_header="X-Forwarded-Proto",
+    )
+
+    async def drain() -> None:
+        lifecycle.start_draining()
+        for port in ports:
+            port.stopListening()
+        finished = await lifecycle.wait_until_idle(args.grace)
+        logger.info("Draining: in-flight work %s", "finished" if finished else "timed out")
+        for protocol in list(server.connections):
+            if hasattr(protocol, "serverClose"):
+                protocol.serverClose(SERVICE_RESTART)
+        await lifecycle.wait_until_idle(args.grace)
+        await asyncio.sleep(0.2)  # let the close frames leave
+        reactor.stop()
+
+    def on_signal(signum, frame) -> None:
+        if lifecycle.is_draining():
+            os._exit(1)
+        logger.info("Signal %s: draining", signum)
+        reactor.callFromThread(lambda: asyncio.ensure_future(drain()))
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.run()
+
+
+if __name__ == "__main__":
+    import daphne.server  # noqa: F401 - installs the asyncio reactor first
+
+    main(sys.argv[1:])

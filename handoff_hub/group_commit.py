@@ -1,0 +1,167 @@
+"""Group commit: the WebSocket message path's writes, many per transaction.
+
+Every consumer of a process hands its writes (store a customer message, apply a bot turn) to
+one writer thread. The writer takes whatever is queued when it becomes free and runs it in ONE
+transaction: one commit — one WAL flush on PostgreSQL, one write lock on SQLite — for all of
+them, instead of one each. Under load, batches grow by themselves; when idle, a write runs at
+once in a batch of one, so nothing waits for a timer.
+
+Guarantees are those of the single writes: a job's result is handed back only after its batch
+committed (so acks still follow storage); events are published on commit; jobs of one
+conversation run in submission order, and rows are locked in conversation order so two
+processes' batches never deadlock. If a batch fails, each job is retried alone, so one bad job
+(or a database that went away) fails only itself, with its own error.
+"""
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import close_old_connections, connection, transaction
+
+from handoff_hub import write_batch
+
+logger = logging.getLogger(__name__)
+MAX_BATCH = 64
+
+
+@dataclass
+class Job:
+    function: Callable[..., Any]
+    args: tuple
+    order_key: int
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    result: Any = None
+    error: BaseException | None = None
+    client_id: str | None = None
+
+
+class GroupCommitter:
+    def __init__(self, max_batch: int = MAX_BATCH):
+        self.max_batch = max_batch
+        self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        self.batches = 0
+        self.jobs_done = 0
+
+    def submit(
+        self,
+        function: Callable[..., Any],
+        *args,
+        order_key: int = 0,
+        client_id: str | None = None,
+    ) -> asyncio.Future:
+        """Queue `function(*args)` for the next batch; await the returned future for its result.
+
+        `function` runs inside the batch's transaction and must not open its own savepoints
+        (use `transaction.atomic(savepoint=False)`); `order_key` is the conversation the job
+        writes (its row is locked with the batch's, in id order) and `client_id` a message id
+        it looks up (read with the batch's).
+        """
+        loop = asyncio.get_running_loop()
+        job = Job(function, args, order_key, loop, loop.create_future(), client_id=client_id)
+        self._ensure_thread()
+        self.jobs.put(job)
+        return job.future
+
+    def _ensure_thread(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            return
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self.jobs.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self.jobs.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._run_batch(batch)
+            except BaseException:  # noqa: BLE001 - the writer thread must survive anything
+                logger.exception("Group commit failed unexpectedly")
+                for job in batch:
+                    if job.error is None and job.result is None:
+                        job.error = RuntimeError("write failed")
+            # Honour CONN_MAX_AGE (0 closes now) and drop a connection the database broke.
+            close_old_connections()
+            for job in batch:
+                job.loop.call_soon_threadsafe(_resolve, job)
+
+    def _run_batch(self, batch: list[Job]) -> None:
+        close_old_connections()
+        # Stable sort: one conversation's jobs keep their order; locks are taken by id.
+        ordered = sorted(batch, key=lambda job: job.order_key)
+        try:
+            _run_in_transaction(ordered)
+            self.batches += 1
+            self.jobs_done += len(batch)
+            return
+        except Exception as error:  # noqa: BLE001 - retried one by one below
+            logger.info("Batch of %s failed (%s); retrying each alone", len(batch), error)
+            self._reset_connection()
+        for job in ordered:
+            job.result = job.error = None
+            try:
+                _run_in_transaction([job])
+                self.batches += 1
+                self.jobs_done += 1
+            except Exception as error:  # noqa: BLE001 - handed to the waiting consumer
+                job.error = error
+                self._reset_connection()
+
+    def _reset_connection(self) -> None:
+        # A database that went away leaves a broken connection; the next batch reconnects.
+        try:
+            if connection.in_atomic_block:
+                return
+            connection.close_if_unusable_or_obsolete()
+            if not connection.is_usable():
+                connection.close()
+        except Exception:  # noqa: BLE001
+            connection.close()
+
+
+def _run_in_transaction(jobs: list[Job]) -> None:
+    with write_batch.batch(), transaction.atomic():
+        write_batch.prepare(
+            [job.order_key for job in jobs if job.order_key],
+            [(job.order_key, job.client_id) for job in jobs if job.client_id],
+        )
+        for job in jobs:
+            job.result = job.function(*job.args)
+        write_batch.flush()
+
+
+def _resolve(job: Job) -> None:
+    if job.future.cancelled():
+        return
+    if job.error is not None:
+        job.future.set_exception(job.error)
+    else:
+        job.future.set_result(job.result)
+
+
+_committer = GroupCommitter()
+
+
+def submit(
+    function: Callable[..., Any], *args, order_key: int = 0, client_id: str | None = None
+) -> asyncio.Future:
+    """Run `function(*args)` in this process's next group commit (see GroupCommitter.submit)."""
+    return _committer.submit(function, *args, order_key=order_key, client_id=client_id)
+
+
+def stats() -> tuple[int, int]:
+    """(batches committed, jobs in them) since the process started."""
+    return _committer.batches, _committer.jobs_done

@@ -1,0 +1,119 @@
+"""A slow or dead rasa_sdk action server: timeouts, the internal-error answer, the optional
+handoff — and the event loop keeps serving everyone else meanwhile."""
+
+import asyncio
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.engine.conftest import ACTIONS_PYTHON, _stop_group
+from tests.hub.conftest import customer, say
+from tests.services import free_port
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+FIXTURES = Path(__file__).parent / "fixtures"
+ACTION_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def slow_action_server():
+    if not ACTIONS_PYTHON.exists():
+        pytest.fail(".venv-actions is missing: run `make actions-venv` (make test does)")
+    port = free_port()
+    folder = FIXTURES / "slow_action_server"
+    process = subprocess.Popen(
+        [str(ACTIONS_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(folder)},
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    yield url
+    _stop_group(process)
+
+
+def project_with_endpoint(tmp_path, url: str) -> Path:
+    import shutil
+
+    target = tmp_path / "slow_actions"
+    shutil.copytree(FIXTURES / "slow_actions", target)
+    (target / "endpoints.yml").write_text(
+        f"action_endpoint:\n  url: {url}/webhook\n  timeout: {ACTION_TIMEOUT}\n"
+    )
+    return target
+
+
+def bot_said(frame: dict) -> bool:
+    return frame["type"] == "message" and frame["sender"] == "bot"
+
+
+@pytest.mark.parametrize("handoff_on_error", [True, False])
+async def test_slow_action_server_times_out_apologises_and_never_blocks_others(
+    settings, tmp_path, slow_action_server, handoff_on_error
+):
+    project = project_with_endpoint(tmp_path, slow_action_server)
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": handoff_on_error,
+    }
+    from handoff_hub.engine import get_assistant
+
+    await asyncio.to_thread(get_assistant)  # train before the clock starts
+    waiting, _ = await customer()
+    other, _ = await customer()
+    started = time.monotonic()
+    await say(waiting, "what's the weather like?", "slow-1")
+
+    # While the action server sits on the first turn, another chat is answered at once,
+    # again and again: the turn waits in a thread, not on the event loop.
+    latencies = []
+    for n in range(5):
+        sent = time.monotonic()
+        await say(other, "hello", f"fast-{n}")
+        reply = await other.until(bot_said)
+        latencies.append(time.monotonic() - sent)
+        assert reply["text"] == "Hello!"
+    assert time.monotonic() - started < ACTION_TIMEOUT, "the fast chat waited for the slow one"
+    assert max(latencies) < 0.5
+
+    apology = await waiting.until(bot_said, timeout=10)
+    assert ACTION_TIMEOUT * 0.9 <= time.monotonic() - started < ACTION_TIMEOUT + 5
+    assert apology["text"].startswith("Sorry, I am having trouble")
+    if handoff_on_error:
+        await waiting.until(lambda f: f["type"] == "status" and f["status"] == "queued")
+    else:
+        assert await waiting.quiet(1.0)
+    await waiting.close()
+    await other.close()
+
+
+async def test_dead_action_server_gets_the_internal_error_answer(settings, tmp_path):
+    project = project_with_endpoint(tmp_path, f"http://127.0.0.1:{free_port()}")
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": False,
+    }
+    chat, _ = await customer()
+    await say(chat, "will it rain today?", "dead-1")
+    apology = await chat.until(bot_said, timeout=30)
+    assert apology["text"].startswith("Sorry, I am having trouble")
+    await say(chat, "hello", "dead-2")
+    assert (await chat.until(bot_said))["text"] == "Hello!"
+    await chat.close()

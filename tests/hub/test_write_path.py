@@ -1,0 +1,148 @@
+"""The message path's write machinery: group commit, set-based writes, tracker encoding."""
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+
+from handoff_hub import group_commit
+from handoff_hub.bot_turns import encode_tracker
+from handoff_hub.engine import get_assistant
+from handoff_hub.messaging import store_incoming
+from handoff_hub.models import Conversation, Message
+from tests.hub.conftest import customer, say
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_incremental_tracker_json_reads_back_as_the_full_tracker():
+    assistant = get_assistant()
+    state, text = None, None
+    for said in ["hello", "where is my order", "12345", "thanks", "are you a bot"]:
+        new = assistant.handle(state, said, sender_id="enc").tracker_state
+        encoded = encode_tracker(new, (state, text) if state is not None else None)
+        assert json.loads(encoded) == json.loads(json.dumps(new))
+        state, text = new, encoded
+    # A tracker that did not just append (a restart rewrote it) is encoded whole.
+    rewritten = {"sender_id": "enc", "events": [dict(e) for e in state["events"][:2]]}
+    assert encode_tracker(rewritten, (state, text)) == json.dumps(rewritten)
+
+
+def _new_chats(count: int) -> list[Conversation]:
+    # database_sync_to_async closes its connection after use (the suite drops its database).
+    return [Conversation.objects.create() for _ in range(count)]
+
+
+def _submit_stores(chats):
+    return [
+        group_commit.submit(
+            store_incoming, chat.pk, f"hi {n}", f"k{n}", None, order_key=chat.pk, client_id=f"k{n}"
+        )
+        for n, chat in enumerate(chats)
+    ]
+
+
+@pytest.mark.asyncio
+async def test_concurrent_writes_share_commits():
+    chats = await database_sync_to_async(_new_chats)(20)
+    batches_before, jobs_before = group_commit.stats()
+    stored = await asyncio.gather(*_submit_stores(chats))
+    batches, jobs = group_commit.stats()
+    assert jobs - jobs_before == 20
+    assert batches - batches_before < 20, "no two writes shared a commit"
+    assert [s.message.seq for s in stored] == [1] * 20
+    texts = dict(
+        await database_sync_to_async(list)(Message.objects.values_list("conversation", "text"))
+    )
+    assert texts == {chat.pk: f"hi {n}" for n, chat in enumerate(chats)}
+
+
+@pytest.mark.asyncio
+async def test_a_failing_write_fails_alone_and_its_batch_neighbours_are_stored():
+    chats = await database_sync_to_async(_new_chats)(5)
+    futures = _submit_stores(chats)
+    missing = group_commit.submit(store_incoming, 10**9, "nobody", None, None, order_key=10**9)
+    stored = await asyncio.gather(*futures)
+    with pytest.raises(Conversation.DoesNotExist):
+        await missing
+    assert [s.created for s in stored] == [True] * 5
+    assert await database_sync_to_async(Message.objects.count)() == 5
+
+
+@pytest.mark.asyncio
+async def test_every_acknowledged_seq_is_the_stored_row_across_many_concurrent_chats():
+    async def talk(number: int) -> tuple[str, list[tuple[int, str]]]:
+        peer, welcome = await customer()
+        acked = []
+        for turn in range(3):
+            ack = await say(peer, f"hello {number}.{turn}", f"c{number}-{turn}")
+            acked.append((ack["seq"], f"hello {number}.{turn}"))
+            await peer.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+        await peer.close()
+        return welcome["conversation"], acked
+
+    for conversation, acked in await asyncio.gather(*(talk(n) for n in range(12))):
+        rows = await database_sync_to_async(list)(
+            Message.objects.filter(conversation__public_id=conversation)
+            .order_by("seq")
+            .values_list("seq", "sender", "text")
+        )
+        assert [seq for seq, _s, _t in rows] == list(range(1, len(rows) + 1))
+        for seq, text in acked:
+            assert rows[seq - 1] == (seq, "customer", text)
+
+
+@pytest.mark.asyncio
+async def test_turn_dropped_by_a_handoff_never_feeds_the_next_turn(make_agent, monkeypatch):
+    from handoff_hub.transitions import claim_conversation, return_to_bot
+
+    alex = await database_sync_to_async(make_agent)("alex")
+    assistant = await database_sync_to_async(get_assistant)()
+    real_handle = assistant.handle
+    started, release = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_first_turn(*args, **kwargs):
+        if args[1] == "slow one":
+            loop.call_soon_threadsafe(started.set)
+            asyncio.run_coroutine_threadsafe(release.wait(), loop).result(10)
+        return real_handle(*args, **kwargs)
+
+    monkeypatch.setattr(assistant, "handle", slow_first_turn)
+    peer, welcome = await customer()
+    await say(peer, "hello", "c-0")
+    await peer.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    await say(peer, "slow one", "c-1")
+    await started.wait()
+    # While the bot thinks, a human takes the chat: the finished turn must be dropped.
+    chat = await Conversation.objects.aget(public_id=welcome["conversation"])
+    await database_sync_to_async(_hand_off)(chat.pk)
+    await database_sync_to_async(claim_conversation)(chat.pk, alex)
+    release.set()
+    await asyncio.sleep(0.5)
+    assert not any(
+        f["type"] == "message" and f["sender"] == "bot" and f["seq"] > 3 for f in peer.received
+    )
+    # Back with the bot, the next turn starts from the stored tracker, not the dropped one.
+    await database_sync_to_async(return_to_bot)(chat.pk, alex)
+    await peer.until(lambda f: f["type"] == "message" and f["data"].get("event") == "returned")
+    await say(peer, "thanks", "c-2")
+    await peer.until(lambda f: f["type"] == "message" and f["sender"] == "bot" and f["seq"] > 7)
+    stored = await database_sync_to_async(
+        lambda: Conversation.objects.get(pk=chat.pk).tracker_state
+    )()
+    kinds = [(e.get("event"), e.get("text")) for e in stored["events"]]
+    assert ("user", "slow one") not in kinds, "the dropped turn reached the stored tracker"
+    assert kinds.index(("resume", None)) < kinds.index(("user", "thanks"))
+    await peer.close()
+
+
+def _hand_off(conversation_id: int) -> None:
+    from django.db import transaction
+
+    from handoff_hub.messaging import lock_conversation
+    from handoff_hub.transitions import enqueue_handoff
+
+    with transaction.atomic():
+        enqueue_handoff(lock_conversation(conversation_id), "manual", {})
