@@ -6,6 +6,7 @@ import re
 from django.conf import settings
 
 from handoff_hub.assistants.models import SITE_KEY_PATTERN
+from handoff_hub.nul_characters import json_text_has_nul
 
 _SITE_KEY = re.compile(SITE_KEY_PATTERN)
 
@@ -35,6 +36,10 @@ def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
         raise FrameError("bad_json", "Frame is not valid JSON.") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise FrameError("bad_frame", "Frame must be a JSON object with a string 'type'.")
+    if json_text_has_nul(text_data):
+        raise FrameError(
+            "bad_field", "Text may not contain NUL (U+0000) characters.", frame_ref(frame)
+        )
     return frame
 
 

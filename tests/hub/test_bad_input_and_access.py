@@ -123,3 +123,20 @@ async def test_agent_cannot_reply_to_a_chat_they_have_not_claimed(make_agent):
     assert (await console.until(lambda f: f["type"] == "error"))["code"] == "not_found"
     await cust.close()
     await console.close()
+
+
+async def test_a_message_with_a_nul_character_is_refused_and_nothing_is_stored():
+    # PostgreSQL cannot store U+0000: refused up front, on either database, never retried.
+    cust, welcome = await customer()
+    await cust.communicator.send_to(
+        text_data='{"type": "message", "client_id": "nul", "text": "hi\\u0000there"}'
+    )
+    error = await cust.until(lambda f: f["type"] == "error")
+    assert error["code"] == "bad_field" and error["ref"] == "nul"
+    assert not await Message.objects.filter(
+        conversation__public_id=welcome["conversation"]
+    ).aexists()
+    await say(cust, "hi there", "ok")
+    ack = await cust.until(lambda f: f["type"] == "ack", seen=True)
+    assert ack["client_id"] == "ok" and ack["seq"] == 1
+    await cust.close()
