@@ -14,7 +14,6 @@ demo: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py setup_demo
-	$(PY) manage.py seed_demo_analytics
 	SECRET_KEY="$$(cat .demo-secret)" $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 handoff_hub.asgi:application
 
 test: system-packages setup embeddings actions-venv lint

@@ -107,6 +107,13 @@ class Assistant:
             progress("loaded saved model", 1.0)
         return cls(project, nlu)
 
+    @property
+    def greets_at_session_start(self) -> bool:
+        """The project has its own `pattern_session_start`: a channel opening a new chat should
+        send `/session_start` (with the session metadata) so the assistant can speak first."""
+        flow = self.project.flows.get("pattern_session_start") if self.flow_turns else None
+        return flow is not None and not flow.is_default_pattern
+
     # ---- understanding ----
     def parse(self, text: str) -> dict:
         """Rasa parse output; `/intent{"entity": "value"}` payloads bypass the classifier."""

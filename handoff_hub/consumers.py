@@ -42,6 +42,13 @@ from handoff_hub.transitions import TransitionError, end_chat_by_customer, reope
 
 logger = logging.getLogger(__name__)
 SILENCE_PAYLOAD = "/silence_timeout"
+SESSION_START_PAYLOAD = "/session_start"
+
+
+def _bot_greets(conversation: Conversation) -> bool:
+    from handoff_hub.engine import get_assistant
+
+    return get_assistant(conversation).greets_at_session_start
 
 
 def _bot_handles_silence(conversation_id: int) -> bool:
@@ -126,6 +133,7 @@ class CustomerConsumer(HubConsumer):
 
     async def on_hello(self, frame: dict) -> None:
         token = frames.optional_str(frame, "token", 500)
+        created = False
         last_seq = frames.non_negative_int(frame, "last_seq")
         metadata = frame.get("metadata") or {}
         if not isinstance(metadata, dict):
@@ -159,6 +167,7 @@ class CustomerConsumer(HubConsumer):
             )
             token = issue_customer_token(conversation.public_id)
             last_seq = 0
+            created = True
         if self.conversation is not None and self.conversation.pk != conversation.pk:
             await self.channel_layer.group_discard(
                 customer_group(self.conversation.public_id), self.channel_name
@@ -179,6 +188,20 @@ class CustomerConsumer(HubConsumer):
         self.last_seq_sent = last_seq
         self.tracker = None
         await self._replay(last_seq)
+        if created and frame.get("start") is True:
+            await self._start_session(conversation)
+
+    async def _start_session(self, conversation: Conversation) -> None:
+        """A new chat the widget opened (`hello` with `start: true`, like Rasa webchat's
+        initPayload): an assistant with its own pattern_session_start speaks first, with the
+        widget's page and user data as the session's metadata."""
+        if not await read_in_thread(_bot_greets)(conversation):
+            return
+        data = {"event": "session_start", "hidden": True}
+        async with lifecycle.tracked():
+            stored = await self._store(conversation, SESSION_START_PAYLOAD, "session-start", data)
+            if stored.created:
+                await self._let_the_bot_answer(stored)
 
     async def _replay(self, after_seq: int) -> None:
         for message in await read_in_thread(replay_since)(self.conversation.pk, after_seq):

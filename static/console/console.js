@@ -195,7 +195,8 @@
       li.appendChild(who);
     }
     var shown = m.data && m.data.title ? m.data.title + " (" + m.text + ")" : m.text;
-    if (m.data && m.data.event === "silence_timeout") { li.className = "system"; shown = "The customer went quiet."; li.textContent = ""; }
+    var events = { silence_timeout: "The customer went quiet.", session_start: "The customer opened the chat." };
+    if (m.data && events[m.data.event]) { li.className = "system"; shown = events[m.data.event]; li.textContent = ""; }
     li.appendChild(document.createTextNode(shown || ""));
     var buttons = (m.data && (m.data.buttons || m.data.quick_replies)) || [];
     if (buttons.length) {

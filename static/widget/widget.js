@@ -158,7 +158,8 @@
     socket.onopen = function () {
       retry = 0;
       socket.send(JSON.stringify({
-        type: "hello", token: state.token, last_seq: state.lastSeq, site: cfg.site,
+        // start: a new chat lets the assistant speak first (its pattern_session_start).
+        type: "hello", token: state.token, last_seq: state.lastSeq, site: cfg.site, start: !state.token,
         identity: script && script.dataset.userId ? { id: script.dataset.userId, hash: script.dataset.userHash } : undefined,
         metadata: { page_url: location.href, user: window.HandoffHubUser || null },
       }));

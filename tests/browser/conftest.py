@@ -121,7 +121,9 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, workdir: str) -> No
     raise RuntimeError("The live hub did not become healthy in 60 s")
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop marked as running in this thread
+# while it lives, which would break every asyncio test that runs after the browser tests.
+@pytest.fixture(scope="package")
 def browser():
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")

@@ -61,12 +61,14 @@ class Peer:
         await self.communicator.disconnect()
 
 
-async def customer(token: str | None = None, last_seq: int = 0) -> tuple[Peer, dict]:
+async def customer(
+    token: str | None = None, last_seq: int = 0, **hello: object
+) -> tuple[Peer, dict]:
     communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[ORIGIN])
     connected, _ = await communicator.connect()
     assert connected
     peer = Peer(communicator)
-    await peer.send({"type": "hello", "token": token, "last_seq": last_seq})
+    await peer.send({"type": "hello", "token": token, "last_seq": last_seq, **hello})
     welcome = await peer.until(lambda f: f["type"] == "welcome")
     return peer, welcome
 

@@ -148,3 +148,42 @@ async def test_activating_a_version_leaves_chats_whose_flow_did_not_change_alone
     reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
     assert reply["text"] == "What's the new delivery address?"
     await cust.close()
+
+
+async def test_a_new_chat_the_widget_opens_is_greeted_by_the_session_start_pattern():
+    # The demo overrides pattern_session_start with its greeting; the page data is the
+    # session's metadata.
+    cust, welcome = await customer(start=True, metadata={"page_url": "https://shop.example/"})
+    greeting = await cust.until(_bot_message("Hi! I'm the Northwind assistant."))
+    hidden = [f for f in cust.received if f["type"] == "message" and f["sender"] == "customer"]
+    assert [f["data"] for f in hidden] == [{"event": "session_start", "hidden": True}]
+    assert greeting["seq"] == hidden[0]["seq"] + 1
+    stored = await Conversation.objects.aget(public_id=welcome["conversation"])
+    events = stored.tracker_state["events"]
+    started = [e for e in events if e["event"] == "flow_started"]
+    assert [e["flow_id"] for e in started] == ["pattern_session_start"]
+    assert stored.customer_metadata == {"page_url": "https://shop.example/"}
+    await cust.close()
+
+    # Reconnecting to the same chat does not greet again.
+    again, _ = await customer(token=welcome["token"], last_seq=greeting["seq"], start=True)
+    assert await again.quiet()
+    await again.close()
+
+
+async def test_without_start_or_without_a_greeting_pattern_nobody_speaks_first(settings):
+    from handoff_hub.engine import get_assistant
+    from handoff_hub.models import Message
+
+    cust, first = await customer()
+    assert await cust.quiet(1.0)
+    await cust.close()
+    # An assistant of rules only has no pattern_session_start of its own.
+    fixture = ROOT / "tests/engine/fixtures/custom_fallback"
+    settings.HUB = {**settings.HUB, "ASSISTANT_PATH": str(fixture)}
+    assert not (await database_sync_to_async(get_assistant)()).greets_at_session_start
+    cust, second = await customer(start=True)
+    assert await cust.quiet(1.0)
+    await cust.close()
+    chats = [first["conversation"], second["conversation"]]
+    assert not await Message.objects.filter(conversation__public_id__in=chats).aexists()

@@ -8,6 +8,7 @@ import os
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from handoff_hub.agents import grant_role
@@ -18,7 +19,15 @@ DEMO_ASSISTANT = "Northwind demo"
 
 
 class Command(BaseCommand):
-    help = "Create the demo queue, agent and admin logins, and deploy the demo assistant."
+    help = (
+        "Create the demo queue, agent and admin logins, deploy the demo assistant and seed a "
+        "month of analytics (once); the logins are printed last."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--no-seed", action="store_true", help="Skip the month of demo conversations."
+        )
 
     def handle(self, *args, **options) -> None:
         queue, _ = Queue.objects.get_or_create(name="Support", defaults={"is_default": True})
@@ -36,6 +45,8 @@ class Command(BaseCommand):
         )
         admin_profile.queues.add(queue)
         self._deploy_assistant(admin)
+        if not options["no_seed"]:
+            call_command("seed_demo_analytics", stdout=self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
                 "\n  Demo site:     http://127.0.0.1:8000/\n"
