@@ -10,6 +10,11 @@ Each client says hello and sends one warm-up message; once every client has, the
 opens: each sends a message, waits for its acknowledgement and the bot's reply, and sends the
 next at its share of `--rate` (0 = as fast as the replies come). Latencies: send → ack, send →
 first bot message. `--idle` only opens the sockets and holds them (capacity benchmark).
+
+Sockets open at `--connect-rate` per second with at most `--max-opening` handshakes in flight,
+as visitors arrive at a site: firing thousands of handshakes at once would measure the
+server's handshake timeout (Daphne drops a handshake it cannot finish in 5 s), not its
+capacity.
 """
 
 import argparse
@@ -38,6 +43,7 @@ class Stats:
         self.errors = 0
         self.connected = 0
         self.warmed = 0
+        self.last_connected_at = 0.0
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -89,13 +95,24 @@ class Window:
         self.opened.set()
 
 
-async def customer(number: int, args, stats: Stats, window: Window) -> None:
-    """One customer socket; every `--turns-per-chat` messages it starts a new chat."""
+async def _open(args, opening: asyncio.Semaphore):
     origin = args.url.replace("ws://", "http://").split("/ws/")[0]
+    async with opening:
+        ws = await connect(args.url, origin=origin, open_timeout=120, ping_interval=None)
+        try:
+            await _hello(ws)
+        except BaseException:
+            await ws.close()
+            raise
+    return ws
+
+
+async def customer(number: int, args, stats: Stats, window: Window, opening) -> None:
+    """One customer socket; every `--turns-per-chat` messages it starts a new chat."""
     interval = args.clients / args.rate if args.rate else 0.0
-    async with connect(args.url, origin=origin, open_timeout=120, ping_interval=None) as ws:
-        await _hello(ws)
+    async with await _open(args, opening) as ws:
         stats.connected += 1
+        stats.last_connected_at = time.perf_counter()
         if not args.idle:
             await _exchange(ws, "hello", f"warm-{number}")
         stats.warmed += 1
@@ -147,10 +164,11 @@ async def run(args) -> dict:
     window = Window()
     reporter = asyncio.create_task(progress(stats, window))
     tasks = []
+    opening = asyncio.Semaphore(args.max_opening)
     started = time.perf_counter()
     # Connect in batches so the server's accept queue is not the thing being measured.
     for number in range(args.clients):
-        tasks.append(asyncio.create_task(customer(number, args, stats, window)))
+        tasks.append(asyncio.create_task(customer(number, args, stats, window, opening)))
         if number % 50 == 49:
             await asyncio.sleep(50 / args.connect_rate)
     deadline = started + args.warmup_timeout
@@ -171,6 +189,7 @@ async def run(args) -> dict:
         "connected": connected,
         "warmed_up": stats.warmed,
         "connect_and_first_turn_s": round(warmup_seconds, 2),
+        "connects_per_s": round(connected / max(1e-9, stats.last_connected_at - started), 1),
         "offered_rate": args.rate,
         "turns_per_chat": args.turns_per_chat,
         "duration_s": args.duration,
@@ -202,6 +221,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1, help="s after all are warmed up")
     parser.add_argument("--warmup-timeout", type=float, default=180)
     parser.add_argument("--connect-rate", type=float, default=1000, help="new sockets per s")
+    parser.add_argument("--max-opening", type=int, default=100, help="handshakes in flight")
     parser.add_argument("--idle", action="store_true")
     parser.add_argument("--turns-per-chat", type=int, default=10, help="0 = one endless chat")
     return parser.parse_args(argv)

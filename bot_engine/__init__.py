@@ -2,7 +2,8 @@
 
 Assistant.load(path) -> Assistant
 assistant.handle(tracker_state, text, sender_id=...) -> TurnResult
-    (.messages, .tracker_state, .handoff: Handoff | None, .hangup: bool, .context)
+    (.messages, .tracker_state, .handoff: Handoff | None, .hangup: bool,
+     .context: the agent's summary on turns that hand off or failed)
 assistant.return_from_human(tracker_state, slots) -> TurnResult
 assistant.parse(text) -> dict
 """

@@ -7,9 +7,14 @@ HIDDEN_SLOTS = {"session_started_metadata", "requested_slot", "flow_hashes"}
 
 def agent_context(tracker, flows) -> dict:
     """What an agent should know when taking over: intents, slots, flows, a one-line summary."""
-    users = [e for e in tracker.events if e.get("event") == "user"]
+    users = []
+    for event in reversed(tracker.events):  # the newest three, without walking the whole chat
+        if event.get("event") == "user":
+            users.insert(0, event)
+            if len(users) == 3:
+                break
     latest = []
-    for event in users[-3:]:
+    for event in users:
         intent = (event.get("parse_data") or {}).get("intent") or {}
         ranking = (event.get("parse_data") or {}).get("intent_ranking") or []
         if intent.get("name") == "nlu_fallback" and len(ranking) > 1:

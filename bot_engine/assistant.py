@@ -51,6 +51,7 @@ class TurnResult:
     events: list[dict]
     messages: list[dict]
     handoff: Handoff | None = None
+    # The agent's summary (`bot_context`), on turns that hand off or failed.
     context: dict = field(default_factory=dict)
     error: str | None = None
     # The bot ended the conversation (`action_hangup`): the channel should close the chat.
@@ -144,7 +145,9 @@ class Assistant:
 
     # ---- one turn ----
     def new_tracker(self, sender_id: str, state: dict | None = None) -> Tracker:
-        return Tracker(sender_id, self.domain, (state or {}).get("events"))
+        """The tracker of `state`: resumed from the snapshot a previous turn's state carries,
+        or replayed from its events (a state read back from storage)."""
+        return Tracker.from_state(sender_id, self.domain, state)
 
     def handle(
         self,
@@ -214,15 +217,13 @@ class Assistant:
         return self._result(tracker, start, context)
 
     def _session_expired(self, tracker: Tracker) -> bool:
-        applied = tracker.applied_events()
-        if not applied:
+        if not tracker.has_applied_events():
             return True
         minutes = self.domain.session_expiration_minutes
         if minutes <= 0:
             return False
-        users = [e for e in applied if e.get("event") == "user"]
-        last = (users[-1] if users else applied[-1]).get("timestamp") or time.time()
-        return time.time() - last > minutes * 60
+        last = tracker.latest_applied("user") or tracker.latest_applied()
+        return time.time() - (last.get("timestamp") or time.time()) > minutes * 60
 
     def _predict_and_run(self, context: ActionContext) -> None:
         tracker = context.tracker
@@ -366,7 +367,8 @@ class Assistant:
             events=new_events,
             messages=messages,
             handoff=handoff,
-            context=self.bot_context(tracker),
+            # What an agent needs when taking over; only worked out when someone may take over.
+            context=self.bot_context(tracker) if handoff or errors else {},
             error="; ".join(errors) if errors else None,
             hangup=bool(context.extra.get("hangup")),
         )

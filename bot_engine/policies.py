@@ -11,7 +11,6 @@ Rasa's ensemble in one place, in its order of precedence (see docs/engine.md):
 from dataclasses import dataclass
 
 from bot_engine.dialogue.memory import best_match, snippets_from_stories
-from bot_engine.dialogue.states import tracker_states
 from bot_engine.errors import ValidationMessage
 
 DEFAULT_INTENT_ACTIONS = {
@@ -60,7 +59,7 @@ class PolicyEnsemble:
             if last_action == loop["name"]:
                 return Prediction("action_listen", "RulePolicy", 1.0)
             return Prediction(loop["name"], "RulePolicy", 1.0)
-        states = tracker_states(tracker.applied_events(), self.domain)
+        states = tracker.dialogue_states()
         candidates = [s for s in self.rules if s.action not in excluded]
         rule = best_match(candidates, states)
         if rule is not None:

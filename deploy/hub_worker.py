@@ -29,6 +29,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--grace", type=float, default=float(os.environ.get("HUB_GRACE", 10)))
     parser.add_argument("--app", default="handoff_hub.asgi:application")
+    # Twisted listens with a backlog of 50: a burst of new sockets (a reconnect storm after a
+    # restart, nginx opening upstream connections) overflowed it, the kernel dropped the SYNs
+    # and clients retried after 1, 3, 7, 15 … s — connects crawled at a few per second with
+    # the process idle. The kernel caps this at net.core.somaxconn.
+    parser.add_argument(
+        "--backlog", type=int, default=int(os.environ.get("HUB_LISTEN_BACKLOG", 4096))
+    )
     return parser.parse_args(argv)
 
 
@@ -60,7 +67,7 @@ def main(argv: list[str]) -> None:
 
     server = DrainingServer(
         application=application,
-        endpoints=[f"tcp:port={args.port}:interface={args.host}"],
+        endpoints=[f"tcp:port={args.port}:interface={args.host}:backlog={args.backlog}"],
         signal_handlers=False,
         proxy_forwarded_address_header="X-Forwarded-For",
         proxy_forwarded_port_header="X-Forwarded-Port",

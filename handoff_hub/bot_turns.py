@@ -92,24 +92,25 @@ def compute_turn(turn: TurnInput):
 def compute_encoded_turn(turn: TurnInput, previous: tuple[dict, str] | None):
     """compute_turn, plus the new tracker's JSON (in this thread, not the writer's)."""
     result = compute_turn(turn)
-    result.tracker_json = encode_tracker(result.tracker_state, previous)
+    # The engine's new state is the turn's input plus `result.events` (Assistant.handle).
+    appended = result.events if previous is not None and previous[0] is turn.tracker_state else None
+    result.tracker_json = encode_tracker(result.tracker_state, previous, appended)
     return result
 
 
-def encode_tracker(state: dict, previous: tuple[dict, str] | None) -> str:
-    """The tracker as JSON; when it only appended events to `previous` (state, its JSON),
-    only the new events are encoded — a turn no longer costs the length of the chat."""
-    if previous is not None and set(state) == {"sender_id", "events"}:
+def encode_tracker(state: dict, previous: tuple[dict, str] | None, appended=None) -> str:
+    """The tracker as JSON; when it is `previous` (state, its JSON) plus the `appended`
+    events, only those are encoded — a turn no longer costs the length of the chat."""
+    if previous is not None and appended is not None and set(state) == {"sender_id", "events"}:
         before, text = previous
         old, new = before.get("events") or [], state["events"]
         if (
             set(before) == {"sender_id", "events"}
             and before["sender_id"] == state["sender_id"]
-            and len(new) >= len(old)
-            and all(a is b for a, b in zip(old, new, strict=False))
+            and len(new) == len(old) + len(appended)
             and text.endswith("]}")
         ):
-            added = json.dumps(new[len(old) :])[1:-1]
+            added = json.dumps(appended)[1:-1]
             if not added:
                 return text
             return text[:-2] + (", " if old else "") + added + "]}"

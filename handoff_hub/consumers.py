@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
@@ -81,9 +80,14 @@ class TryAgain(frames.FrameError):
 
 
 class CustomerConsumer(HubConsumer):
+    # Customer handlers reach the database only through worker threads that manage their
+    # own connections (group commit, engine pool, read_in_thread).
+    refresh_connections_on = frozenset()
     conversation: Conversation | None = None
-    # The highest seq this socket was sent, to catch up after the channel layer failed.
+    # The highest seq and the status this socket was sent, to catch up after the channel
+    # layer failed.
     last_seq_sent = 0
+    status_sent = ""
     # (tracker_version, tracker_state, its JSON) after this socket's last committed bot turn:
     # saves re-reading a tracker that grows with the chat; used only if the row's version
     # (read under the lock when the message is stored) still matches.
@@ -149,6 +153,7 @@ class CustomerConsumer(HubConsumer):
             open_chat = await self._open_chat_of(customer_id)
             if open_chat is not None:
                 token = issue_customer_token(open_chat.public_id)
+        created = not token
         if token:
             public_id = read_customer_token(token)
             if public_id is None:
@@ -186,8 +191,10 @@ class CustomerConsumer(HubConsumer):
             }
         )
         self.last_seq_sent = last_seq
+        self.status_sent = conversation.status
         self.tracker = None
-        await self._replay(last_seq)
+        if not created:  # a new chat has nothing to replay
+            await self._replay(last_seq)
         if created and frame.get("start") is True:
             await self._start_session(conversation)
 
@@ -211,16 +218,21 @@ class CustomerConsumer(HubConsumer):
         self.last_seq_sent = max(self.last_seq_sent, frame.get("seq") or 0)
         await self.send_json(frame)
 
-    async def resync(self) -> None:
-        """Live events may have been lost (the channel layer failed): replay from the DB."""
-        if self.conversation is None:
-            return
-        statuses = Conversation.objects.filter(pk=self.conversation.pk).values_list(
-            "status", flat=True
-        )
-        status = await read_in_thread(statuses.first)()
+    def missed(self, head: tuple[str, int] | None) -> bool:
+        """Did this socket miss something of its conversation's (status, last_seq)?"""
+        return head is not None and (head[0] != self.status_sent or head[1] > self.last_seq_sent)
+
+    async def resync(self, head: tuple[str, int]) -> None:
+        """Live events were lost (the channel layer failed): catch up from the database."""
+        status, last_seq = head
+        if status != self.status_sent:
+            await self._send_status(status)
+        if last_seq > self.last_seq_sent:
+            await self._replay(self.last_seq_sent)
+
+    async def _send_status(self, status: str) -> None:
+        self.status_sent = status
         await self.send_json({"type": "status", "status": status})
-        await self._replay(self.last_seq_sent)
 
     async def on_message(self, frame: dict) -> None:
         conversation = self._require_conversation()
@@ -306,7 +318,7 @@ class CustomerConsumer(HubConsumer):
     async def on_silence(self, frame: dict) -> None:
         """The customer went quiet: a bot that knows `silence_timeout` may check in."""
         conversation = self._require_conversation()
-        if not await sync_to_async(_bot_handles_silence)(conversation.pk):
+        if not await read_in_thread(_bot_handles_silence)(conversation.pk):
             return
         client_id = frames.optional_str(frame, "client_id", 64)
         data = {"event": "silence_timeout", "hidden": True}
@@ -360,7 +372,10 @@ class CustomerConsumer(HubConsumer):
 
     async def hub_event(self, event: dict) -> None:
         payload = event["payload"]
-        if payload.get("type") == "message":
+        kind = payload.get("type")
+        if kind == "message":
             await self._send_message(payload)
+        elif kind == "status":
+            await self._send_status(payload["status"])
         else:
             await self.send_json(payload)

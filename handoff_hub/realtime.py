@@ -6,14 +6,13 @@ missed an event catches up by replaying from the database.
 
 Publishing never blocks the thread that committed: events go, in commit order, through one
 outbox per event loop that a single task drains. If the layer (Redis) fails, the outbox drops
-what it cannot send, keeps probing, and once the layer answers again asks every socket of this
-process to catch up from the database (see `live.resync_all`).
+what it cannot send; a probe thread (`layer_probe`) notices when Redis answers again, and every
+socket of this process catches up from the database (see `live.resync_all`).
 """
 
 import asyncio
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 
@@ -21,11 +20,13 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from handoff_hub.layer_probe import LayerProbe, redis_url_of_layer
+
 logger = logging.getLogger(__name__)
 CONSOLE_GROUP = "console"
-HEARTBEAT_GROUP = "hub.heartbeat"
-HEARTBEAT_SECONDS = 1.0
-HEARTBEAT_TIMEOUT = 5.0
+# After Redis is back, sockets catch up at once and once more a little later: channels_redis
+# re-subscribes only when its receive loop next runs, and events in between are replayed too.
+RESYNC_AGAIN_SECONDS = 2.0
 _OUTBOX_LIMIT = 100_000
 
 
@@ -66,9 +67,7 @@ class Outbox:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.layer_down = False
         self.dropped = 0
-        self.last_success = time.monotonic()
         self.task = loop.create_task(self._drain())
-        self.heartbeat = loop.create_task(self._beat())
 
     def put(self, group: str, payload: dict) -> None:
         # Called on the loop's thread (directly or through call_soon_threadsafe).
@@ -87,43 +86,45 @@ class Outbox:
             except Exception as error:  # noqa: BLE001 - the layer may drop; the DB replays
                 self._layer_failed(error)
 
-    async def _beat(self) -> None:
-        # A process that publishes nothing would never notice Redis came back; the heartbeat
-        # does, so its sockets catch up on what other processes sent meanwhile. While events
-        # flow, each sent one already proves the layer works: a heartbeat queued behind a busy
-        # outbox must not be mistaken for an outage (which would make every socket replay).
-        layer = get_channel_layer()
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            if time.monotonic() - self.last_success < HEARTBEAT_SECONDS and not self.layer_down:
-                continue
-            try:
-                await asyncio.wait_for(
-                    layer.group_send(HEARTBEAT_GROUP, {"type": "noop"}), HEARTBEAT_TIMEOUT
-                )
-                self._layer_answered()
-            except Exception as error:  # noqa: BLE001
-                if time.monotonic() - self.last_success > HEARTBEAT_TIMEOUT:
-                    self._layer_failed(error)
-
-    def _layer_failed(self, error: Exception) -> None:
+    def _layer_failed(self, error) -> None:
         if not self.layer_down:
             logger.warning("Channel layer failed (%r): events are dropped until it is back", error)
         self.layer_down = True
 
     def _layer_answered(self) -> None:
-        self.last_success = time.monotonic()
         if self.layer_down:
             self.layer_down = False
             logger.warning("Channel layer is back: every socket catches up from the database")
             from handoff_hub import live
 
             live.resync_all()
+            self.loop.call_later(RESYNC_AGAIN_SECONDS, live.resync_all)
 
 
 _outboxes: dict[asyncio.AbstractEventLoop, Outbox] = {}
 _outbox_lock = threading.Lock()
 _served_loop: asyncio.AbstractEventLoop | None = None
+_probe: LayerProbe | None = None
+
+
+def _tell_outboxes(method: str, *args) -> None:
+    # From the probe's thread: each outbox hears it on its own loop.
+    for loop, outbox in list(_outboxes.items()):
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(getattr(outbox, method), *args)
+
+
+def _ensure_probe() -> None:
+    global _probe
+    url = redis_url_of_layer()
+    if url is None or (_probe is not None and _probe.is_alive()):
+        return
+    _probe = LayerProbe(
+        url,
+        on_down=lambda: _tell_outboxes("_layer_failed", "no answer"),
+        on_up=lambda: _tell_outboxes("_layer_answered"),
+    )
+    _probe.start()
 
 
 def serve_from(loop: asyncio.AbstractEventLoop) -> None:
@@ -141,6 +142,7 @@ def outbox_for(loop: asyncio.AbstractEventLoop) -> Outbox:
                 del _outboxes[stale]
             outbox = _outboxes.get(loop) or Outbox(loop)
             _outboxes[loop] = outbox
+            _ensure_probe()
     return outbox
 
 

@@ -1,21 +1,81 @@
-"""The conversation tracker: a list of Rasa events and the state they add up to."""
+"""The conversation tracker: a list of Rasa events and the state they add up to.
+
+A turn starts from the previous turn's `to_state()`. That state carries a snapshot of what
+its events add up to (slots, loop, stack, applied events, dialogue states), so the next turn
+resumes from it instead of replaying the whole conversation; a state read back from storage
+(plain JSON) is replayed once.
+"""
 
 import copy
+from dataclasses import dataclass
 
+from bot_engine.dialogue.applied import AppliedEvents, is_repeated_loop_action
 from bot_engine.dialogue.events import KNOWN_EVENTS
+from bot_engine.dialogue.states import StateHistory
 from bot_engine.domain import Domain
 from bot_engine.flows.stack import apply_stack_update
+
+_SNAPSHOT_FIELDS = (
+    "latest_message",
+    "latest_action",
+    "latest_bot_utterance",
+    "paused",
+    "followup_action",
+    "stack",
+)
+
+
+class TrackerState(dict):
+    """The JSON-able tracker state (`sender_id`, `events`) plus, in memory only, a snapshot of
+    what its events add up to. Events are never changed once appended."""
+
+    __slots__ = ("snapshot",)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    domain: Domain
+    length: int
+    last_event: dict | None
+    fields: dict
+    slots: dict
+    active_loop: dict
+    applied: AppliedEvents
+    states: StateHistory
 
 
 class Tracker:
     def __init__(self, sender_id: str, domain: Domain, events: list[dict] | None = None):
         self.sender_id = sender_id
         self.domain = domain
-        self.events: list[dict] = []
+        self.events: list[dict] = list(events or [])
         self._reset()
-        for event in events or []:
-            self.events.append(event)
+        self._applied = AppliedEvents()
+        self._states = StateHistory()
         self._rebuild()
+
+    @classmethod
+    def from_state(cls, sender_id: str, domain: Domain, state: dict | None) -> "Tracker":
+        """The tracker of a stored state; resumed from its snapshot when it carries one."""
+        events = (state or {}).get("events") or []
+        snapshot = getattr(state, "snapshot", None)
+        if (
+            snapshot is None
+            or snapshot.domain is not domain
+            or snapshot.length != len(events)
+            or (events[-1] if events else None) is not snapshot.last_event
+        ):
+            return cls(sender_id, domain, events)
+        tracker = cls.__new__(cls)
+        tracker.sender_id, tracker.domain, tracker.events = sender_id, domain, list(events)
+        tracker.__dict__.update(snapshot.fields)
+        tracker.stack = [dict(frame) for frame in snapshot.fields["stack"]]
+        tracker.slots = dict(snapshot.slots)
+        tracker.active_loop = dict(snapshot.active_loop)
+        tracker._applied = snapshot.applied.copy()
+        tracker._states = copy.copy(snapshot.states)
+        tracker._after_restart = False
+        return tracker
 
     # ---- state ----
     def _reset(self) -> None:
@@ -27,22 +87,31 @@ class Tracker:
         self.paused = False
         self.followup_action: str | None = None
         self.stack: list[dict] = []  # the CALM dialogue stack (bottom → top)
+        self._after_restart = False
 
     def _rebuild(self) -> None:
+        self._applied.rebuild(self.events)
+        self._rebuild_state()
+
+    def _rebuild_state(self) -> None:
+        """What the applied events add up to (after a rewind, an undo, a loop's repeat)."""
         self._reset()
-        for event in self.applied_events():
+        for event in self._applied.events:
             self._apply(event)
+        self._after_restart = False
 
     def _apply(self, event: dict) -> None:
         kind = event.get("event")
         if kind == "user":
             self.latest_message = event
             self.followup_action = None
+            self._after_restart = False
         elif kind == "bot":
             self.latest_bot_utterance = event
         elif kind == "action":
             self.latest_action = event.get("name")
             self.followup_action = None
+            self._after_restart = False
             if self.active_loop.get("name") == event.get("name"):
                 self.active_loop["rejected"] = False
         elif kind == "slot":
@@ -75,6 +144,9 @@ class Tracker:
         elif kind == "restart":
             self._reset()
             self.followup_action = "action_session_start"
+            # Until the next action the state differs from its applied events (which a
+            # restart empties), so neither a replay nor a snapshot would reproduce it.
+            self._after_restart = True
         elif kind in {"session_started", "session_ended"}:
             self._reset()
 
@@ -83,61 +155,41 @@ class Tracker:
         if event.get("event") not in KNOWN_EVENTS:
             raise ValueError(f"unknown event type {event.get('event')!r}")
         self.events.append(event)
+        appended = self._applied.add(event, self.events)
         if event["event"] in {"rewind", "undo"} or (
             event["event"] == "action"
-            and self._is_repeated_loop_action(event["name"], self.events[:-1])
+            and is_repeated_loop_action(event["name"], self.events, len(self.events) - 1)
         ):
-            self._rebuild()
+            # The state is what the applied events add up to; when they only grew by this
+            # event (a repeated action that is no loop), applying it is the same.
+            if appended and not self._after_restart:
+                self._apply(event)
+            else:
+                self._rebuild_state()
         else:
             self._apply(event)
 
     # ---- applied events (rewind / undo / loop collapse) ----
     def applied_events(self) -> list[dict]:
-        loop_names = {
-            e.get("name") for e in self.events if e.get("event") in {"active_loop", "form"}
-        } - {None}
-        applied: list[dict] = []
-        for event in self.events:
-            kind = event.get("event")
-            if kind in {"restart", "session_started"}:
-                applied = []
-            elif kind == "undo":
-                _pop_through(applied, "action")
-            elif kind == "rewind":
-                _pop_through(applied, "user")
-                _pop_through(applied, "action")
-            elif (
-                kind == "action"
-                and event.get("name") in loop_names
-                and (self._is_repeated_loop_action(event["name"], applied))
-            ):
-                _collapse_loop_turns(applied, event["name"])
-            else:
-                applied.append(event)
-        return applied
+        """The events that still count (a copy: rewinds, undos and loop repeats taken out)."""
+        return list(self._applied.events)
 
-    @staticmethod
-    def _is_repeated_loop_action(name: str, history: list[dict]) -> bool:
-        """True if `name` is a loop already running (not its first run, not an unhappy path).
+    def has_applied_events(self) -> bool:
+        return bool(self._applied.events)
 
-        Scans back to the loop's previous run; any user message on the way must have been
-        answered by the loop itself, otherwise the user took the conversation elsewhere.
-        """
-        following = name  # the action right after the newest user message seen so far
-        for event in reversed(history):
-            kind = event.get("event")
-            if kind in {"active_loop", "form"} and event.get("name") is None:
-                return False
-            if kind == "action_execution_rejected" and event.get("name") == name:
-                return False
-            if kind == "user":
-                if following != name:
-                    return False
-            elif kind == "action":
-                if event.get("name") == name:
-                    return True
-                following = event.get("name")
-        return False
+    def latest_applied(self, kind: str | None = None) -> dict | None:
+        """The newest applied event (of `kind`), scanning back only as far as needed."""
+        for event in reversed(self._applied.events):
+            if kind is None or event.get("event") == kind:
+                return event
+        return None
+
+    def dialogue_states(self) -> list[dict]:
+        """The policies' states (see `states.tracker_states`), resumed from the last call."""
+        applied = self._applied
+        states = self._states.states(applied.events, applied.changed_from, self.domain)
+        applied.mark_unchanged()
+        return states
 
     # ---- queries ----
     @property
@@ -174,7 +226,23 @@ class Tracker:
     def to_state(self) -> dict:
         # Events are never changed once appended, so the state may share them: a deep copy
         # here was most of a turn's cost and grew with every turn of the conversation.
-        return {"sender_id": self.sender_id, "events": list(self.events)}
+        state = TrackerState(sender_id=self.sender_id, events=list(self.events))
+        state.snapshot = (
+            None
+            if self._after_restart
+            else _Snapshot(
+                domain=self.domain,
+                length=len(self.events),
+                last_event=self.events[-1] if self.events else None,
+                fields={name: getattr(self, name) for name in _SNAPSHOT_FIELDS}
+                | {"stack": [dict(frame) for frame in self.stack]},
+                slots=dict(self.slots),
+                active_loop=dict(self.active_loop),
+                applied=self._applied.copy(),
+                states=copy.copy(self._states),
+            )
+        )
+        return state
 
     def current_state(self) -> dict:
         """Rasa's tracker JSON (what action servers and the tracker endpoint expect)."""
@@ -211,21 +279,3 @@ class Tracker:
         return any(
             e.get("event") == "slot" and e.get("name") == name for e in self.applied_events()
         )
-
-
-def _pop_through(applied: list[dict], kind: str) -> None:
-    while applied:
-        if applied.pop().get("event") == kind:
-            return
-
-
-def _collapse_loop_turns(applied: list[dict], loop_name: str) -> None:
-    """Drop the user/action turns since the loop's previous run; keep bot, slot, loop events."""
-    index = len(applied) - 1
-    while index >= 0:
-        event = applied[index]
-        if event.get("event") == "action" and event.get("name") == loop_name:
-            return
-        if event.get("event") in {"action", "user", "user_featurization"}:
-            del applied[index]
-        index -= 1

@@ -20,13 +20,16 @@ def test_incremental_tracker_json_reads_back_as_the_full_tracker():
     assistant = get_assistant()
     state, text = None, None
     for said in ["hello", "where is my order", "12345", "thanks", "are you a bot"]:
-        new = assistant.handle(state, said, sender_id="enc").tracker_state
-        encoded = encode_tracker(new, (state, text) if state is not None else None)
+        result = assistant.handle(state, said, sender_id="enc")
+        new = result.tracker_state
+        previous = (state, text) if state is not None else None
+        encoded = encode_tracker(new, previous, result.events)
         assert json.loads(encoded) == json.loads(json.dumps(new))
         state, text = new, encoded
-    # A tracker that did not just append (a restart rewrote it) is encoded whole.
+    # A tracker that is not the previous one plus the new events is encoded whole.
     rewritten = {"sender_id": "enc", "events": [dict(e) for e in state["events"][:2]]}
-    assert encode_tracker(rewritten, (state, text)) == json.dumps(rewritten)
+    assert encode_tracker(rewritten, (state, text), []) == json.dumps(rewritten)
+    assert encode_tracker(rewritten, (state, text), None) == json.dumps(rewritten)
 
 
 def _new_chats(count: int) -> list[Conversation]:
