@@ -16,7 +16,7 @@ import uuid
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from handoff_hub import frames
+from handoff_hub import frames, listeners
 from handoff_hub.agent_actions import (
     add_private_note,
     conversations_visible_to,
@@ -27,7 +27,7 @@ from handoff_hub.agents import go_offline_if_silent, set_agent_status, touch_age
 from handoff_hub.messaging import replay_since
 from handoff_hub.models import AgentProfile, Conversation, Queue
 from handoff_hub.presenters import conversation_summary, ticket_details
-from handoff_hub.realtime import CONSOLE_GROUP, customer_group, watchers_group
+from handoff_hub.realtime import CONSOLE_GROUP, customer_group, send_now, watchers_group
 from handoff_hub.sockets import HubConsumer
 from handoff_hub.status import AgentStatus, ConversationStatus
 from handoff_hub.transitions import (
@@ -88,13 +88,13 @@ class AgentConsumer(HubConsumer):
         self.user = user
         self.scope_read_at: float | None = None
         self.queue_scope: frozenset[str] | None = None
-        self.watching: set[str] = set()
+        self.watching: dict[str, int] = {}  # public id → conversation id
         self.last_touch = 0.0
         await self.accept()
         await self._touch()
         status = await database_sync_to_async(_come_online)(user)
         await self.send_json({"type": "my_status", "status": status})
-        await self.channel_layer.group_add(CONSOLE_GROUP, self.channel_name)
+        await self.join_group(CONSOLE_GROUP)
         await self.send_json({"type": "snapshot", "conversations": await self._snapshot()})
 
     async def disconnect(self, code: int) -> None:
@@ -104,9 +104,9 @@ class AgentConsumer(HubConsumer):
             # back to the queue: an agent who closed the laptop must not hold customers.
             grace = settings.HUB["AGENT_SILENCE_SECONDS"]
             asyncio.get_running_loop().create_task(_offline_if_still_silent(user.pk, grace))
-        await self.channel_layer.group_discard(CONSOLE_GROUP, self.channel_name)
-        for public_id in getattr(self, "watching", ()):
-            await self.channel_layer.group_discard(watchers_group(public_id), self.channel_name)
+        await self.leave_group(CONSOLE_GROUP)
+        for public_id, conversation_id in getattr(self, "watching", {}).items():
+            await self.leave_group(watchers_group(public_id), conversation_id, listeners.WATCHER)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         frame: dict = {}
@@ -162,8 +162,9 @@ class AgentConsumer(HubConsumer):
         last_seq = frames.non_negative_int(frame, "last_seq")
         public_id = str(conversation.public_id)
         if public_id not in self.watching:
-            await self.channel_layer.group_add(watchers_group(public_id), self.channel_name)
-            self.watching.add(public_id)
+            # Noted as a listener before the transcript is read: nothing falls in between.
+            await self.join_group(watchers_group(public_id), conversation.pk, listeners.WATCHER)
+            self.watching[public_id] = conversation.pk
         await self.send_json(await database_sync_to_async(self._transcript)(conversation, last_seq))
 
     async def on_claim(self, frame: dict) -> None:
@@ -232,17 +233,8 @@ class AgentConsumer(HubConsumer):
 
     async def on_typing(self, frame: dict) -> None:
         conversation = await self._visible_conversation(frame)
-        await self.channel_layer.group_send(
-            customer_group(conversation.public_id),
-            {
-                "type": "hub.event",
-                "payload": {
-                    "type": "typing",
-                    "sender": "agent",
-                    "active": bool(frame.get("active")),
-                },
-            },
-        )
+        payload = {"type": "typing", "sender": "agent", "active": bool(frame.get("active"))}
+        send_now(customer_group(conversation.public_id), payload)
 
     async def _visible_conversation(self, frame: dict) -> Conversation:
         public_id = frames.optional_str(frame, "conversation", 64)
@@ -278,8 +270,7 @@ class AgentConsumer(HubConsumer):
             "notes": notes_of(conversation.pk),
         }
 
-    async def hub_event(self, event: dict) -> None:
-        payload = event["payload"]
+    async def on_live_event(self, payload: dict) -> None:
         if payload.get("type") == "conversation" and not await self._may_see(payload):
             return
         await self.send_json(payload)

@@ -94,6 +94,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "tracker_state",
         "tracker_version",
         "last_seq",
+        "listeners",
         "site",
         "assistant_version",
         "assistant_fingerprint",

@@ -63,9 +63,12 @@ def serialize_note(note: PrivateNote) -> dict:
 def add_private_note(conversation_id: int, user, text: str) -> PrivateNote:
     """A note for agents only: published to the agents watching, never to the customer."""
     with transaction.atomic():
-        conversation = Conversation.objects.get(pk=conversation_id)
+        # Locked: who watches (its `listeners`) must be current when the note is published.
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
         note = PrivateNote.objects.create(conversation=conversation, author=user, text=text)
-        publish_on_commit(watchers_group(conversation.public_id), serialize_note(note))
+        publish_on_commit(
+            watchers_group(conversation.public_id), serialize_note(note), conversation
+        )
         return note
 
 

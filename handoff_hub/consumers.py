@@ -15,7 +15,7 @@ import logging
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
-from handoff_hub import frames, group_commit, lifecycle, live
+from handoff_hub import frames, group_commit, lifecycle, listeners, live
 from handoff_hub.bot_turns import (
     NOT_WITH_BOT,
     STALE,
@@ -29,7 +29,13 @@ from handoff_hub.bot_turns import (
 from handoff_hub.customer_actions import rate_conversation
 from handoff_hub.messaging import StoredMessage, replay_since, store_incoming
 from handoff_hub.models import Conversation
-from handoff_hub.realtime import customer_group, serve_from, watchers_group
+from handoff_hub.realtime import (
+    customer_group,
+    layer_is_shared,
+    send_now,
+    serve_from,
+    watchers_group,
+)
 from handoff_hub.sockets import HubConsumer
 from handoff_hub.status import FINISHED, ConversationStatus
 from handoff_hub.tokens import (
@@ -67,8 +73,10 @@ def read_in_thread(function):
 
 
 def _new_conversation(metadata: dict, customer_id: str, site: str) -> Conversation:
+    # This process listens from the start: the widget's join need not write it again.
+    heard_by = [listeners.key(listeners.CUSTOMER)] if layer_is_shared() else []
     return Conversation.objects.create(
-        customer_metadata=metadata, customer_id=customer_id, site=site
+        customer_metadata=metadata, customer_id=customer_id, site=site, listeners=heard_by
     )
 
 
@@ -101,9 +109,13 @@ class CustomerConsumer(HubConsumer):
 
     async def disconnect(self, code: int) -> None:
         live.unregister(self)
+        await self._leave_chat()
+
+    async def _leave_chat(self) -> None:
         if self.conversation is not None:
-            await self.channel_layer.group_discard(
-                customer_group(self.conversation.public_id), self.channel_name
+            conversation, self.conversation = self.conversation, None
+            await self.leave_group(
+                customer_group(conversation.public_id), conversation.pk, listeners.CUSTOMER
             )
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
@@ -166,22 +178,23 @@ class CustomerConsumer(HubConsumer):
             if customer_id and conversation.customer_id not in ("", customer_id):
                 raise frames.FrameError("invalid_identity", "This chat belongs to someone else.")
         else:
-            # New chats are created in the group commit: a burst of new visitors shares commits.
+            # New chats are created in the group commit: a burst of new visitors shares commits;
+            # with this process already noted as a listener.
             conversation = await group_commit.submit(
                 _new_conversation, metadata, customer_id or "", frames.site_key(frame)
             )
             token = issue_customer_token(conversation.public_id)
             last_seq = 0
-            created = True
-        if self.conversation is not None and self.conversation.pk != conversation.pk:
-            await self.channel_layer.group_discard(
-                customer_group(self.conversation.public_id), self.channel_name
+        if self.conversation is None or self.conversation.pk != conversation.pk:
+            await self._leave_chat()
+            # Join before reading the backlog so nothing falls between replay and live events.
+            await self.join_group(
+                customer_group(conversation.public_id),
+                conversation.pk,
+                listeners.CUSTOMER,
+                noted=created,
             )
         self.conversation = conversation
-        # Join before reading the backlog so nothing falls between replay and live events.
-        await self.channel_layer.group_add(
-            customer_group(conversation.public_id), self.channel_name
-        )
         await self.send_json(
             {
                 "type": "welcome",
@@ -347,18 +360,13 @@ class CustomerConsumer(HubConsumer):
 
     async def on_typing(self, frame: dict) -> None:
         conversation = self._require_conversation()
-        await self.channel_layer.group_send(
-            watchers_group(conversation.public_id),
-            {
-                "type": "hub.event",
-                "payload": {
-                    "type": "typing",
-                    "conversation": str(conversation.public_id),
-                    "sender": "customer",
-                    "active": bool(frame.get("active")),
-                },
-            },
-        )
+        payload = {
+            "type": "typing",
+            "conversation": str(conversation.public_id),
+            "sender": "customer",
+            "active": bool(frame.get("active")),
+        }
+        send_now(watchers_group(conversation.public_id), payload)
 
     async def _open_chat_of(self, customer_id: str) -> Conversation | None:
         chats = Conversation.objects.filter(channel="web", customer_id=customer_id)
@@ -370,8 +378,7 @@ class CustomerConsumer(HubConsumer):
             raise frames.FrameError("hello_first", "Say hello with your session token first.")
         return self.conversation
 
-    async def hub_event(self, event: dict) -> None:
-        payload = event["payload"]
+    async def on_live_event(self, payload: dict) -> None:
         kind = payload.get("type")
         if kind == "message":
             await self._send_message(payload)

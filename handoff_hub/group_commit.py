@@ -23,7 +23,7 @@ from typing import Any
 
 from django.db import close_old_connections, connection, transaction
 
-from handoff_hub import write_batch
+from handoff_hub import realtime, write_batch
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 64
@@ -86,17 +86,17 @@ class GroupCommitter:
                     batch.append(self.jobs.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                self._run_batch(batch)
-            except BaseException:  # noqa: BLE001 - the writer thread must survive anything
-                logger.exception("Group commit failed unexpectedly")
-                for job in batch:
-                    if job.error is None and job.result is None:
-                        job.error = RuntimeError("write failed")
+            with realtime.collecting() as events:
+                try:
+                    self._run_batch(batch)
+                except BaseException:  # noqa: BLE001 - the writer thread must survive anything
+                    logger.exception("Group commit failed unexpectedly")
+                    for job in batch:
+                        if job.error is None and job.result is None:
+                            job.error = RuntimeError("write failed")
             # Honour CONN_MAX_AGE (0 closes now) and drop a connection the database broke.
             close_old_connections()
-            for job in batch:
-                job.loop.call_soon_threadsafe(_resolve, job)
+            _hand_back(batch, events)
 
     def _run_batch(self, batch: list[Job]) -> None:
         close_old_connections()
@@ -141,6 +141,23 @@ def _run_in_transaction(jobs: list[Job]) -> None:
         for job in jobs:
             job.result = job.function(*job.args)
         write_batch.flush()
+
+
+def _hand_back(batch: list[Job], events: list) -> None:
+    """The batch's events, then its results, to the loop(s): one wake-up for the whole batch
+    where one loop serves everything (the usual case), instead of one per event and job."""
+    served = realtime.served_loop()
+    mine = [job for job in batch if job.loop is served]
+    others = [job for job in batch if job.loop is not served]
+    if not realtime.hand_over(events, lambda: _resolve_all(mine)):
+        others = batch
+    for job in others:
+        job.loop.call_soon_threadsafe(_resolve, job)
+
+
+def _resolve_all(jobs: list[Job]) -> None:
+    for job in jobs:
+        _resolve(job)
 
 
 def _resolve(job: Job) -> None:

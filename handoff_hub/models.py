@@ -104,6 +104,10 @@ class Conversation(models.Model):
     # Bumped on every bot turn so a turn computed on a stale tracker is detected and redone.
     tracker_version = models.PositiveIntegerField(default=0)
     last_seq = models.PositiveIntegerField(default=0)
+    # Hub processes with a live socket on this chat: "customer:<process>" (a widget) and
+    # "watcher:<process>" (an agent with it open). A change publishes through Redis only when
+    # another process listens (handoff_hub.listeners); a crashed process's entry costs a publish.
+    listeners = models.JSONField(default=list, blank=True)
     # The customer's satisfaction rating (1-5) and comment when they end the chat.
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
     rating_comment = models.TextField(blank=True)

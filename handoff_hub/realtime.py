@@ -4,14 +4,14 @@ The channel layer is a notification bus that may drop messages; the database is 
 Publishing on commit means a client never sees a change that was rolled back, and a client that
 missed an event catches up by replaying from the database.
 
-Publishing never blocks the thread that committed: events go, in commit order, through one
-outbox per event loop that a single task drains. If the layer (Redis) fails, the outbox drops
-what it cannot send; a probe thread (`layer_probe`) notices when Redis answers again, and every
-socket of this process catches up from the database (see `live.resync_all`).
+Events reach this process's sockets directly and other processes through Redis only when one
+of them listens (handoff_hub.listeners, handoff_hub.outbox); publishing never blocks the thread that
+committed. The group-commit writer hands a whole batch's events to the loop at once
+(`collecting`, `hand_over`): one wake-up of the loop per batch instead of one per event.
 """
 
 import asyncio
-import logging
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -20,14 +20,12 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from handoff_hub.layer_probe import LayerProbe, redis_url_of_layer
+from handoff_hub import listeners
+from handoff_hub.layer_probe import redis_url_of_layer
+from handoff_hub.outbox import existing_outbox, outbox_for
 
-logger = logging.getLogger(__name__)
 CONSOLE_GROUP = "console"
-# After Redis is back, sockets catch up at once and once more a little later: channels_redis
-# re-subscribes only when its receive loop next runs, and events in between are replayed too.
-RESYNC_AGAIN_SECONDS = 2.0
-_OUTBOX_LIMIT = 100_000
+_CONVERSATION_GROUPS = {"customer": listeners.CUSTOMER, "watch": listeners.WATCHER}
 
 
 def _key(public_id) -> str:
@@ -45,126 +43,42 @@ def watchers_group(public_id) -> str:
     return f"watch.{_key(public_id)}"
 
 
-def publish_on_commit(group: str, payload: dict | Callable[[], dict]) -> None:
+_shared: bool | None = None
+
+
+def layer_is_shared() -> bool:
+    """Do other processes hear this one's channel layer (Redis), or is it process-local?"""
+    global _shared
+    if _shared is None:
+        _shared = redis_url_of_layer() is not None
+    return _shared
+
+
+def needs_remote(group: str, conversation=None) -> bool:
+    """Must an event for `group` go through the layer? Only if another process may listen:
+    for a conversation's groups its row says so (read under the row lock)."""
+    if not layer_is_shared():
+        return False
+    kind = _CONVERSATION_GROUPS.get(group.split(".", 1)[0])
+    if kind is None or conversation is None:
+        return True
+    return listeners.heard_elsewhere(conversation.listeners, kind)
+
+
+def publish_on_commit(group: str, payload: dict | Callable[[], dict], conversation=None) -> None:
     """Send `payload` to every socket in `group` once the current transaction commits.
 
     `payload` may be a function, called then: for frames of rows written later in the
-    transaction.
+    transaction. Pass the (locked) `conversation` of a conversation's group so the event goes
+    through Redis only when another process listens.
     """
-    transaction.on_commit(lambda: _send(group, payload() if callable(payload) else payload))
+    remote = needs_remote(group, conversation)
+    transaction.on_commit(lambda: _send(group, payload() if callable(payload) else payload, remote))
 
 
-def send_now(group: str, payload: dict) -> None:
+def send_now(group: str, payload: dict, conversation=None) -> None:
     """Send outside any transaction (for derived, non-stored frames such as queue positions)."""
-    _send(group, payload)
-
-
-class Outbox:
-    """Events of one event loop, sent in order by one task; never blocks the sender."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.layer_down = False
-        self.dropped = 0
-        self.task = loop.create_task(self._drain())
-
-    def put(self, group: str, payload: dict) -> None:
-        # Called on the loop's thread (directly or through call_soon_threadsafe).
-        if self.queue.qsize() >= _OUTBOX_LIMIT:
-            self.dropped += 1  # the layer is far behind: clients will replay from the DB
-            return
-        self.queue.put_nowait((group, {"type": "hub.event", "payload": payload}))
-
-    async def _drain(self) -> None:
-        layer = get_channel_layer()
-        while True:
-            group, message = await self.queue.get()
-            try:
-                await layer.group_send(group, message)
-                self._layer_answered()
-            except Exception as error:  # noqa: BLE001 - the layer may drop; the DB replays
-                self._layer_failed(error)
-
-    def _layer_failed(self, error) -> None:
-        if not self.layer_down:
-            logger.warning("Channel layer failed (%r): events are dropped until it is back", error)
-        self.layer_down = True
-
-    def _layer_answered(self) -> None:
-        if self.layer_down:
-            self.layer_down = False
-            logger.warning("Channel layer is back: every socket catches up from the database")
-            from handoff_hub import live
-
-            live.resync_all()
-            self.loop.call_later(RESYNC_AGAIN_SECONDS, live.resync_all)
-
-
-_outboxes: dict[asyncio.AbstractEventLoop, Outbox] = {}
-_outbox_lock = threading.Lock()
-_served_loop: asyncio.AbstractEventLoop | None = None
-_probe: LayerProbe | None = None
-
-
-def _tell_outboxes(method: str, *args) -> None:
-    # From the probe's thread: each outbox hears it on its own loop.
-    for loop, outbox in list(_outboxes.items()):
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(getattr(outbox, method), *args)
-
-
-def _ensure_probe() -> None:
-    global _probe
-    url = redis_url_of_layer()
-    if url is None or (_probe is not None and _probe.is_alive()):
-        return
-    _probe = LayerProbe(
-        url,
-        on_down=lambda: _tell_outboxes("_layer_failed", "no answer"),
-        on_up=lambda: _tell_outboxes("_layer_answered"),
-    )
-    _probe.start()
-
-
-def serve_from(loop: asyncio.AbstractEventLoop) -> None:
-    """Consumers call this on connect: events committed in any thread go out on `loop`."""
-    global _served_loop
-    _served_loop = loop
-    outbox_for(loop)
-
-
-def outbox_for(loop: asyncio.AbstractEventLoop) -> Outbox:
-    outbox = _outboxes.get(loop)
-    if outbox is None:
-        with _outbox_lock:
-            for stale in [other for other in _outboxes if other.is_closed()]:
-                del _outboxes[stale]
-            outbox = _outboxes.get(loop) or Outbox(loop)
-            _outboxes[loop] = outbox
-            _ensure_probe()
-    return outbox
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _send(group: str, payload: dict) -> None:
-    loop = _served_loop
-    here = _running_loop()
-    if here is not None:
-        outbox_for(here).put(group, payload)
-    elif loop is not None and loop.is_running() and loop in _outboxes:
-        loop.call_soon_threadsafe(_outboxes[loop].put, group, payload)
-    else:
-        # No sockets served here (management commands, sync tests): send and wait.
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(group, {"type": "hub.event", "payload": payload})
+    _send(group, payload, needs_remote(group, conversation))
 
 
 def publish_conversation_on_commit(conversation_id: int) -> None:
@@ -181,6 +95,76 @@ def publish_conversation_on_commit(conversation_id: int) -> None:
             pk=conversation_id
         )
         summary = conversation_summary(conversation)
-        _send(CONSOLE_GROUP, {"type": "conversation", "conversation": summary})
+        _send(CONSOLE_GROUP, {"type": "conversation", "conversation": summary}, True)
 
     transaction.on_commit(send)
+
+
+# ---- getting events to the loop ----
+_served_loop: asyncio.AbstractEventLoop | None = None
+_collecting = threading.local()
+
+
+def serve_from(loop: asyncio.AbstractEventLoop) -> None:
+    """Consumers call this on connect: events committed in any thread go out on `loop`."""
+    global _served_loop
+    _served_loop = loop
+    outbox_for(loop)
+
+
+@contextlib.contextmanager
+def collecting():
+    """Keep this thread's events in a list instead of waking the loop for each."""
+    events: list[tuple[str, dict, bool]] = []
+    _collecting.events = events
+    try:
+        yield events
+    finally:
+        _collecting.events = None
+
+
+def hand_over(events: list[tuple[str, dict, bool]], then: Callable[[], None]) -> bool:
+    """Deliver collected events on the served loop, then run `then` there, in one wake-up.
+    False (nothing done) when no loop serves sockets here."""
+    outbox = existing_outbox(_served_loop)
+    if outbox is None or not outbox.loop.is_running():
+        for event in events:
+            _send(*event)
+        return False
+
+    def on_loop() -> None:
+        outbox.put_many(events)
+        then()
+
+    outbox.loop.call_soon_threadsafe(on_loop)
+    return True
+
+
+def served_loop() -> asyncio.AbstractEventLoop | None:
+    return _served_loop
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _send(group: str, payload: dict, remote: bool = True) -> None:
+    here = _running_loop()
+    if here is not None:
+        outbox_for(here).put(group, payload, remote)
+        return
+    events = getattr(_collecting, "events", None)
+    if events is not None:
+        events.append((group, payload, remote))
+        return
+    outbox = existing_outbox(_served_loop)
+    if outbox is not None and outbox.loop.is_running():
+        outbox.loop.call_soon_threadsafe(outbox.put, group, payload, remote)
+    else:
+        # No sockets served here (management commands, sync tests): send and wait.
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(group, {"type": "hub.event", "payload": payload})

@@ -102,7 +102,9 @@ def _move(conversation: Conversation, action: str, actor=None, **detail) -> None
     )
     publish_conversation_on_commit(conversation.pk)
     publish_on_commit(
-        customer_group(conversation.public_id), {"type": "status", "status": to_status}
+        customer_group(conversation.public_id),
+        {"type": "status", "status": to_status},
+        conversation,
     )
     # Capacity or the queue changed: let the dispatcher and queue positions catch up.
     from handoff_hub import dispatch
