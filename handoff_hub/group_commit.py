@@ -14,6 +14,7 @@ processes' batches never deadlock. If a batch fails, each job is retried alone, 
 """
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -152,7 +153,8 @@ def _hand_back(batch: list[Job], events: list) -> None:
     if not realtime.hand_over(events, lambda: _resolve_all(mine)):
         others = batch
     for job in others:
-        job.loop.call_soon_threadsafe(_resolve, job)
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits for it
+            job.loop.call_soon_threadsafe(_resolve, job)
 
 
 def _resolve_all(jobs: list[Job]) -> None:

@@ -45,12 +45,19 @@ def remove(conversation_id: int, entry: str) -> None:
 
 
 def _change(conversation_id: int, entry: str, present: bool) -> None:
-    from handoff_hub.messaging import lock_conversation_light
+    from handoff_hub import write_batch
     from handoff_hub.models import Conversation
 
     with transaction.atomic(savepoint=False):
         # The batch's locked row: later jobs of the batch see the new list.
-        conversation = lock_conversation_light(conversation_id)
+        conversation = write_batch.locked_conversation(conversation_id) or (
+            Conversation.objects.select_for_update()
+            .only("listeners")
+            .filter(pk=conversation_id)
+            .first()
+        )
+        if conversation is None:
+            return  # deleted meanwhile: nobody to tell
         current = list(conversation.listeners or [])
         if (entry in current) == present:
             return

@@ -127,17 +127,20 @@ def hand_over(events: list[tuple[str, dict, bool]], then: Callable[[], None]) ->
     """Deliver collected events on the served loop, then run `then` there, in one wake-up.
     False (nothing done) when no loop serves sockets here."""
     outbox = existing_outbox(_served_loop)
-    if outbox is None or not outbox.loop.is_running():
-        for event in events:
-            _send(*event)
-        return False
 
     def on_loop() -> None:
         outbox.put_many(events)
         then()
 
-    outbox.loop.call_soon_threadsafe(on_loop)
-    return True
+    if outbox is not None and outbox.loop.is_running():
+        try:
+            outbox.loop.call_soon_threadsafe(on_loop)
+            return True
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+    for event in events:
+        _send(*event)
+    return False
 
 
 def served_loop() -> asyncio.AbstractEventLoop | None:
