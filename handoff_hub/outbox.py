@@ -53,7 +53,7 @@ class Outbox:
         while True:
             group, message = await self.queue.get()
             try:
-                await layer.group_send(group, message)
+                await group_send_fresh(layer, group, message)
                 self._layer_answered()
             except Exception as error:  # noqa: BLE001 - the layer may drop; the DB replays
                 self._layer_failed(error)
@@ -69,6 +69,16 @@ class Outbox:
             logger.warning("Channel layer is back: every socket catches up from the database")
             live.resync_all()
             self.loop.call_later(RESYNC_AGAIN_SECONDS, live.resync_all)
+
+
+async def group_send_fresh(layer, group: str, message: dict) -> None:
+    """`group_send`, tried once more if it fails: after a Redis restart the pool's old
+    connection fails once, and only a fresh one tells whether Redis answers. (A process that
+    publishes rarely meets that dead connection long after Redis came back.)"""
+    try:
+        await layer.group_send(group, message)
+    except Exception:  # noqa: BLE001 - the second try raises what is really wrong
+        await layer.group_send(group, message)
 
 
 _outboxes: dict[asyncio.AbstractEventLoop, Outbox] = {}

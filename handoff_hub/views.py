@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from handoff_hub import lifecycle
+from handoff_hub.outbox import group_send_fresh
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 
@@ -33,7 +34,7 @@ async def _layer_answers() -> None:
     layer = get_channel_layer()
     if layer is not None:
         # One publish to a group nobody joins: proves the layer (Redis) takes messages.
-        await layer.group_send("healthz", {"type": "health.check"})
+        await group_send_fresh(layer, "healthz", {"type": "health.check"})
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
