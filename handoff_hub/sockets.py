@@ -81,15 +81,23 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         self, group: str, conversation_id: int | None = None, kind: str = ""
     ) -> None:
         await self.channel_layer.group_discard(group, self.channel_name)
-        self._leave_here(group, conversation_id, kind)
+        removal = self._leave_here(group, conversation_id, kind)
+        if removal is not None:
+            # Waited for, so a closed socket leaves no write running behind it.
+            await asyncio.wait([removal])
 
-    def _leave_here(self, group: str, conversation_id: int | None, kind: str) -> None:
-        if live.leave(group, self) and kind and layer_is_shared():
-            # Not awaited: until it commits, writers publish to a process that drops it.
-            done = group_commit.submit(
-                listeners.remove, conversation_id, listeners.key(kind), order_key=conversation_id
-            )
-            done.add_done_callback(_log_failure)
+    def _leave_here(
+        self, group: str, conversation_id: int | None, kind: str
+    ) -> asyncio.Future | None:
+        """Leave the local group; if it was this process's last socket there, the removal of
+        its listener entry (until it commits, writers publish to a process that drops it)."""
+        if not (live.leave(group, self) and kind and layer_is_shared()):
+            return None
+        removal = group_commit.submit(
+            listeners.remove, conversation_id, listeners.key(kind), order_key=conversation_id
+        )
+        removal.add_done_callback(_log_failure)
+        return removal
 
     def deliver(self, payload: dict) -> None:
         """An event of this process for this socket (called on the outbox's loop)."""
