@@ -103,6 +103,15 @@ class ConversationAdmin(admin.ModelAdmin):
     )
     inlines = [MessageInline, AuditInline]
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Only the columns the form changed: the message path keeps writing this row (seq,
+        # tracker, listeners) under its lock, and a whole-row save would put back stale values.
+        if form.changed_data:
+            obj.save(update_fields=[*form.changed_data, "updated_at"])
+        return None
+
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):

@@ -53,3 +53,15 @@ def fresh_assistant_lookup():
     yield
     registry.forget()
     engine.forget_versions()
+
+
+@pytest.fixture(autouse=True)
+def no_polling_threads_outlive_the_test():
+    """A webhook or job thread a test started polls a database that is gone (or blocked) in the
+    next test; stop it with its test."""
+    yield
+    from handoff_hub.assistants.runner import stop_runner
+    from handoff_hub.webhooks.delivery import stop_worker
+
+    stop_worker()
+    stop_runner()

@@ -21,6 +21,7 @@ from django.utils import timezone
 from bot_engine import ProjectError
 from handoff_hub.assistants.actions import record_validation
 from handoff_hub.assistants.models import AssistantJob, AssistantVersion, JobKind, JobStatus
+from handoff_hub.background import PollingThread
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
@@ -28,9 +29,6 @@ STALE_AFTER = timedelta(seconds=120)
 IDLE_SECONDS = 30.0
 _PROGRESS_EVERY = 0.25  # seconds between progress writes
 
-_wake = threading.Event()
-_thread: threading.Thread | None = None
-_thread_lock = threading.Lock()
 Echo = Callable[[str, float], None]
 
 
@@ -38,30 +36,27 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:100]
 
 
+def _one_pass() -> float:
+    try:
+        close_old_connections()
+        while run_next_job() is not None:
+            pass
+        return IDLE_SECONDS
+    finally:
+        connection.close()  # hold no connection while idle
+
+
+_runner = PollingThread("assistant-jobs", _one_pass, logger, "Assistant job runner")
+
+
 def wake_runner() -> None:
     """Start this process's runner thread if needed and let it look for queued jobs now."""
-    global _thread
-    if not settings.HUB.get("ASSISTANT_JOBS_IN_PROCESS", True):
-        return
-    with _thread_lock:
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_run_forever, name="assistant-jobs", daemon=True)
-            _thread.start()
-    _wake.set()
+    if settings.HUB.get("ASSISTANT_JOBS_IN_PROCESS", True):
+        _runner.wake()
 
 
-def _run_forever() -> None:
-    while True:
-        try:
-            close_old_connections()
-            while run_next_job() is not None:
-                pass
-        except Exception:  # noqa: BLE001 - the runner must survive a database hiccup
-            logger.exception("Assistant job runner pass failed")
-        finally:
-            connection.close()  # hold no connection while idle
-        _wake.wait(IDLE_SECONDS)
-        _wake.clear()
+def stop_runner() -> None:
+    _runner.stop()
 
 
 def fail_stale_jobs() -> int:

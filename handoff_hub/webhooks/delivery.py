@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -18,13 +17,11 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from handoff_hub.background import PollingThread
 from handoff_hub.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
-_wake = threading.Event()
-_worker: threading.Thread | None = None
-_worker_lock = threading.Lock()
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -116,29 +113,24 @@ def next_due_in_seconds() -> float | None:
     return max(0.0, (upcoming - timezone.now()).total_seconds())
 
 
-def _run_worker() -> None:
-    while True:
-        wait = 5.0
-        try:
-            close_old_connections()
-            deliver_due()
-            pending = next_due_in_seconds()
-            wait = 5.0 if pending is None else min(5.0, pending)
-        except Exception:  # noqa: BLE001 - the worker must survive a database hiccup
-            logger.exception("Webhook worker pass failed")
-        finally:
-            connection.close()  # hold no connection while idle
-        _wake.wait(wait)
-        _wake.clear()
+def _one_pass() -> float:
+    try:
+        close_old_connections()
+        deliver_due()
+        pending = next_due_in_seconds()
+        return 5.0 if pending is None else min(5.0, pending)
+    finally:
+        connection.close()  # hold no connection while idle
+
+
+_worker = PollingThread("webhook-worker", _one_pass, logger, "Webhook delivery")
 
 
 def wake_worker() -> None:
     """Start this process's delivery thread if needed and let it look for due deliveries now."""
-    global _worker
-    if not _setting("WEBHOOK_WORKER", True):
-        return
-    with _worker_lock:
-        if _worker is None or not _worker.is_alive():
-            _worker = threading.Thread(target=_run_worker, name="webhook-worker", daemon=True)
-            _worker.start()
-    _wake.set()
+    if _setting("WEBHOOK_WORKER", True):
+        _worker.wake()
+
+
+def stop_worker() -> None:
+    _worker.stop()

@@ -77,3 +77,26 @@ def test_roles_exist_as_groups_with_their_permissions():
     assert {"view_conversation", "add_privatenote"} <= agent
     assert "change_queue" not in agent and "change_queue" in supervisor
     assert {"add_webhook", "delete_queue", "change_cannedresponse"} <= admin
+
+
+def test_an_admin_edit_keeps_what_the_message_path_wrote_meanwhile(rf):
+    from django.contrib.admin.sites import site
+
+    conversation = Conversation.objects.create(customer_id="cust-1")
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    request = rf.post("/admin/hub/conversation/")
+    request.user = root
+    model_admin = site._registry[Conversation]
+    opened = Conversation.objects.get(pk=conversation.pk)  # what the admin form was built on
+    with transaction.atomic():  # a customer message lands while the admin edits
+        append_message(lock_conversation(conversation.pk), "customer", "still here")
+    form_class = model_admin.get_form(request, opened, change=True)
+    data = {"channel": "web", "customer_id": "cust-1-renamed", "customer_metadata": "{}"}
+    data.update({"site": "", "rating_comment": "", "rating": ""})
+    form = form_class(data, instance=opened)
+    assert form.is_valid(), form.errors
+    model_admin.save_model(request, form.save(commit=False), form, change=True)
+    conversation.refresh_from_db()
+    assert conversation.customer_id == "cust-1-renamed"
+    assert conversation.last_seq == 1
+    assert conversation.messages.count() == 1
