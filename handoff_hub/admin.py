@@ -12,11 +12,13 @@ from handoff_hub.models import (
     Webhook,
     WebhookDelivery,
 )
+from handoff_hub.transitions import HUMAN as HUMAN_STATUSES
 from handoff_hub.transitions import (
     TransitionError,
     requeue_conversation,
     resolve_conversation,
     return_to_bot,
+    transfer_to_queue,
 )
 
 
@@ -108,9 +110,27 @@ class ConversationAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         # Only the columns the form changed: the message path keeps writing this row (seq,
         # tracker, listeners) under its lock, and a whole-row save would put back stale values.
-        if form.changed_data:
-            obj.save(update_fields=[*form.changed_data, "updated_at"])
+        changed = list(form.changed_data)
+        # A chat with a human moves queues as a transfer (audit row, queue positions, dispatch).
+        transfer = "queue" in changed and obj.status in HUMAN_STATUSES
+        if transfer:
+            changed.remove("queue")
+        if changed:
+            obj.save(update_fields=[*changed, "updated_at"])
+        if transfer:
+            self._transfer(request, obj)
         return None
+
+    def _transfer(self, request, obj) -> None:
+        if obj.queue is None:
+            self.message_user(
+                request, "A chat waiting for or talking to an agent needs a queue.", messages.ERROR
+            )
+            return
+        try:
+            transfer_to_queue(obj.pk, request.user, obj.queue)
+        except TransitionError as error:
+            self.message_user(request, error.message, messages.ERROR)
 
 
 @admin.register(Message)

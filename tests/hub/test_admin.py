@@ -100,3 +100,33 @@ def test_an_admin_edit_keeps_what_the_message_path_wrote_meanwhile(rf):
     assert conversation.customer_id == "cust-1-renamed"
     assert conversation.last_seq == 1
     assert conversation.messages.count() == 1
+
+
+def test_moving_a_waiting_chat_to_another_queue_in_admin_is_a_transfer(client):
+    from handoff_hub.models import AuditEvent, HandoffTicket, Queue
+    from handoff_hub.transitions import enqueue_handoff
+
+    support = Queue.objects.create(name="Support", is_default=True)
+    billing = Queue.objects.create(name="Billing")
+    conversation = Conversation.objects.create(customer_id="cust-9")
+    with transaction.atomic():
+        enqueue_handoff(lock_conversation(conversation.pk), "explicit_request", {})
+    conversation.refresh_from_db()
+    assert conversation.queue == support
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(root)
+    url = f"/admin/hub/conversation/{conversation.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    data["queue"] = billing.pk
+    data["customer_metadata"] = "{}"
+    for prefix in ("messages", "audit_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    conversation.refresh_from_db()
+    assert conversation.queue == billing and conversation.status == "queued"
+    assert HandoffTicket.objects.get(conversation=conversation).queue == billing
+    assert AuditEvent.objects.filter(
+        conversation=conversation, action="transfer_to_queue", actor=root
+    ).exists()
