@@ -13,16 +13,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import ROOT, load_average, log, machine, percentile_ms, save  # noqa: E402
+from bench.load_client import PHRASES  # noqa: E402 - the same chats as the hub benchmarks
 from bot_engine import Assistant  # noqa: E402
 
-PHRASES = [
-    "hello",
-    "what are your opening hours",
-    "how long does shipping take",
-    "thanks",
-    "how do I return something",
-    "are you a bot",
-]
 LENGTHS = (10, 100, 1000)
 
 

@@ -187,18 +187,15 @@ def django_shell(env: dict, code: str):
 AGENT_SESSION = """
 import json
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 from handoff_hub.models import AgentProfile
 from handoff_hub.transitions import default_queue
 user, _ = get_user_model().objects.get_or_create(username="bench-agent")
 profile, _ = AgentProfile.objects.get_or_create(user=user, defaults={"display_name": "Bench"})
 profile.queues.add(default_queue())
-session = SessionStore()
-session["_auth_user_id"] = str(user.pk)
-session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-session["_auth_user_hash"] = user.get_session_auth_hash()
-session.create()
-print(json.dumps(session.session_key))
+browser = Client()  # a real login session, as the console's cookie
+browser.force_login(user)
+print(json.dumps(browser.cookies["sessionid"].value))
 """
 
 

@@ -147,7 +147,8 @@ def served_loop() -> asyncio.AbstractEventLoop | None:
     return _served_loop
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of this thread, or None in a worker thread."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -155,7 +156,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _send(group: str, payload: dict, remote: bool = True) -> None:
-    here = _running_loop()
+    here = running_loop()
     if here is not None:
         outbox_for(here).put(group, payload, remote)
         return

@@ -8,7 +8,7 @@ from channels.db import aclose_old_connections
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from handoff_hub import group_commit, listeners, live
-from handoff_hub.realtime import layer_is_shared
+from handoff_hub.realtime import layer_is_shared, running_loop
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         if loop is None or loop.is_closed():
             return
         message = {"type": "hub.local", "payload": payload}
-        if loop is _running_loop():
+        if loop is running_loop():
             self.inbox.put_nowait(message)
         else:
             loop.call_soon_threadsafe(self.inbox.put_nowait, message)
@@ -126,13 +126,6 @@ def _done() -> asyncio.Future:
     done = asyncio.get_running_loop().create_future()
     done.set_result(None)
     return done
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _log_failure(future: asyncio.Future) -> None:

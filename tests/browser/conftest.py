@@ -5,11 +5,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from deploy.services import Daphne
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,48 +77,12 @@ def live_hub():
         env=env,
         check=True,
     )
-    log = open(os.path.join(workdir, "daphne.log"), "w")  # noqa: SIM115 - closed below
-    daphne = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "handoff_hub.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    hub = Daphne(env, port, log_dir=workdir)  # the production worker, as `make serve-prod` runs it
     try:
-        _wait_until_healthy(url, daphne, workdir)
-        yield LiveHub(url, env)
+        hub.start()  # returns once /healthz answers
+        yield LiveHub(hub.url, env)
     finally:
-        daphne.terminate()
-        try:
-            daphne.wait(10)
-        except subprocess.TimeoutExpired:
-            daphne.kill()
-        log.close()
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen, workdir: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(Path(workdir, "daphne.log").read_text()[-3000:])
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("The live hub did not become healthy in 60 s")
+        hub.stop()
 
 
 # Package scope: Playwright's sync API keeps an event loop marked as running in this thread

@@ -15,7 +15,7 @@ AGENTS = 100
 MAKE_AGENTS = f"""
 import json
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 from handoff_hub.models import AgentProfile
 from handoff_hub.transitions import default_queue
 queue = default_queue()
@@ -24,12 +24,9 @@ for n in range({AGENTS}):
     user = get_user_model().objects.create_user(f"racer{{n}}")  # no password: fast
     profile = AgentProfile.objects.create(user=user, display_name=f"Racer {{n}}")
     profile.queues.add(queue)
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    keys.append(session.session_key)
+    browser = Client()  # a real login session, as the console's cookie
+    browser.force_login(user)
+    keys.append(browser.cookies["sessionid"].value)
 print(json.dumps(keys))
 """
 

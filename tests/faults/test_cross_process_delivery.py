@@ -20,18 +20,15 @@ pytestmark = [needs_topology, pytest.mark.slow]
 MAKE_SUPERVISOR = """
 import json
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 from handoff_hub.models import AgentProfile
 from handoff_hub.transitions import default_queue
 user = get_user_model().objects.create_user("{name}")
 profile = AgentProfile.objects.create(user=user, display_name="{name}", is_supervisor=True)
 profile.queues.add(default_queue())
-session = SessionStore()
-session["_auth_user_id"] = str(user.pk)
-session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-session["_auth_user_hash"] = user.get_session_auth_hash()
-session.create()
-print(json.dumps(session.session_key))
+browser = Client()  # a real login session, as the console's cookie
+browser.force_login(user)
+print(json.dumps(browser.cookies["sessionid"].value))
 """
 HAND_OFF = """
 import json
