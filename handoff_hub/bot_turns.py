@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 
 from bot_engine import Handoff
-from handoff_hub import write_batch
+from handoff_hub import connection_upkeep, write_batch
 from handoff_hub.engine import assistant_for
 from handoff_hub.messaging import append_message, lock_conversation_light
 from handoff_hub.models import Conversation, Message
@@ -76,7 +76,7 @@ def compute_turn(turn: TurnInput):
     On the version active now for the chat's site: an activation during the turn takes
     effect on the next one. The result remembers it (`assistant_version`) for the record.
     """
-    loaded = assistant_for(Conversation(site=turn.site, channel=turn.channel))
+    loaded = assistant_for(turn)  # reads only .site and .channel
     result = loaded.assistant.handle(
         turn.tracker_state,
         turn.text,
@@ -245,7 +245,9 @@ async def in_engine_thread(function, *args):
 
 def _with_fresh_connection(function, args):
     try:
-        return function(*args)
-    finally:
-        # Honour CONN_MAX_AGE and drop a connection the database broke.
-        close_old_connections()
+        result = function(*args)
+    except BaseException:
+        connection_upkeep.tidy(after_error=True)
+        raise
+    connection_upkeep.tidy()
+    return result

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
-from handoff_hub import realtime, write_batch
+from handoff_hub import connection_upkeep, realtime, write_batch
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 64
@@ -95,12 +95,10 @@ class GroupCommitter:
                     for job in batch:
                         if job.error is None and job.result is None:
                             job.error = RuntimeError("write failed")
-            # Honour CONN_MAX_AGE (0 closes now) and drop a connection the database broke.
-            close_old_connections()
+            connection_upkeep.tidy()
             _hand_back(batch, events)
 
     def _run_batch(self, batch: list[Job]) -> None:
-        close_old_connections()
         # Stable sort: one conversation's jobs keep their order; locks are taken by id.
         ordered = sorted(batch, key=lambda job: job.order_key)
         try:
