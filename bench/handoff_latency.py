@@ -33,7 +33,7 @@ from bench.harness import (  # noqa: E402
     save,
 )
 
-QUEUE_SIZES = (10, 100, 1000)
+QUEUE_SIZES = tuple(int(x) for x in __import__("os").environ.get("SIZES", "10,100,1000").split(","))
 FILL_QUEUE = """
 import json
 from handoff_hub.models import Conversation, HandoffTicket

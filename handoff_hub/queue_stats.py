@@ -88,7 +88,8 @@ def eta_seconds(position: int, free: int, slots: int, handle_seconds: float) -> 
 def queue_positions(queue: Queue) -> list[tuple[Conversation, dict]]:
     """A position frame for every chat waiting in `queue`."""
     waiting = waiting_conversations(queue.pk)
-    by_id = Conversation.objects.in_bulk(waiting)
+    # Only what a frame's delivery needs: not every waiting chat's tracker.
+    by_id = Conversation.objects.only("public_id", "listeners").in_bulk(waiting)
     slots = online_slots(queue.pk)
     handle = average_handle_seconds(queue.pk)
     free = free_slots(queue.pk)
