@@ -6,6 +6,7 @@ else advanced its tracker meanwhile. That is what guarantees no bot message afte
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 
 from bot_engine import Handoff
-from handoff_hub import connection_upkeep, write_batch
+from handoff_hub import connection_upkeep, group_commit, write_batch
 from handoff_hub.engine import assistant_for
 from handoff_hub.messaging import append_message, lock_conversation_light
 from handoff_hub.models import Conversation, Message
@@ -115,6 +116,47 @@ def encode_tracker(state: dict, previous: tuple[dict, str] | None, appended=None
                 return text
             return text[:-2] + (", " if old else "") + added + "]}"
     return json.dumps(state)
+
+
+class EngineFailed(Exception):
+    """The engine raised while computing a turn (as opposed to its commit failing)."""
+
+
+def compute_and_commit(turn: TurnInput, previous, loop, future) -> None:
+    """In an engine thread: compute the turn, then queue its commit in the group commit.
+
+    `future` (of `loop`) gets `(apply_turn's answer, result)` once the commit is done, or
+    EngineFailed if the engine raised — one wake-up of the loop per turn, not two.
+    """
+    try:
+        result = compute_encoded_turn(turn, previous)
+    except Exception as error:  # noqa: BLE001 - handed to the waiting consumer
+        failure = EngineFailed(str(error))
+        failure.__cause__ = error
+        _settle_from_thread(loop, future, failure)
+        return
+    group_commit.submit_from_thread(
+        _apply_and_keep,
+        turn.conversation_id,
+        turn.tracker_version,
+        result,
+        loop=loop,
+        future=future,
+        order_key=turn.conversation_id,
+    )
+
+
+def _apply_and_keep(conversation_id: int, base_version: int, result):
+    return apply_turn(conversation_id, base_version, result), result
+
+
+def _settle_from_thread(loop, future, error: BaseException) -> None:
+    def settle() -> None:
+        if not future.done():
+            future.set_exception(error)
+
+    with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits for it
+        loop.call_soon_threadsafe(settle)
 
 
 def apply_turn(conversation_id: int, base_version: int, result) -> list[Message] | str:
@@ -233,14 +275,23 @@ async def in_engine_thread(function, *args):
     A pool of its own, so a slow action server can never take the threads the rest of the
     process (HTTP views, agent actions) runs on.
     """
+    return await asyncio.get_running_loop().run_in_executor(
+        _pool(), _with_fresh_connection, function, args
+    )
+
+
+def start_in_engine_thread(function, *args) -> None:
+    """Run `function` in the engine pool without awaiting it (it reports back itself)."""
+    _pool().submit(_with_fresh_connection, function, args)
+
+
+def _pool() -> ThreadPoolExecutor:
     global _engine_pool
     if _engine_pool is None:
         _engine_pool = ThreadPoolExecutor(
             max_workers=int(settings.HUB.get("ENGINE_THREADS", 16)), thread_name_prefix="engine"
         )
-    return await asyncio.get_running_loop().run_in_executor(
-        _engine_pool, _with_fresh_connection, function, args
-    )
+    return _engine_pool
 
 
 def _with_fresh_connection(function, args):

@@ -19,11 +19,12 @@ from handoff_hub import frames, group_commit, lifecycle, listeners, live
 from handoff_hub.bot_turns import (
     NOT_WITH_BOT,
     STALE,
-    apply_turn,
+    EngineFailed,
     commit_bot_failure,
-    compute_encoded_turn,
+    compute_and_commit,
     in_engine_thread,
     read_turn_input,
+    start_in_engine_thread,
     turn_input_for,
 )
 from handoff_hub.customer_actions import rate_conversation
@@ -303,17 +304,22 @@ class CustomerConsumer(HubConsumer):
                 if turn is None:
                     return
             previous = self.tracker[1:] if self.tracker and self.tracker[0] == version else None
+            done = asyncio.get_running_loop().create_future()
+            start_in_engine_thread(
+                compute_and_commit, turn, previous, asyncio.get_running_loop(), done
+            )
             try:
-                result = await in_engine_thread(compute_encoded_turn, turn, previous)
-            except Exception:
-                logger.exception("Bot engine failed on conversation %s", turn.sender_id)
+                said, result = await done
+            except EngineFailed as failure:
+                logger.error(
+                    "Bot engine failed on conversation %s",
+                    turn.sender_id,
+                    exc_info=failure.__cause__,
+                )
                 await group_commit.submit(
                     commit_bot_failure, conversation_id, order_key=conversation_id
                 )
                 return
-            said = await group_commit.submit(
-                apply_turn, conversation_id, turn.tracker_version, result, order_key=conversation_id
-            )
             if said == NOT_WITH_BOT:
                 self.tracker = None  # the turn was dropped: the cache must not hold it
                 return

@@ -71,6 +71,22 @@ class GroupCommitter:
         self.jobs.put(job)
         return job.future
 
+    def submit_from_thread(
+        self,
+        function: Callable[..., Any],
+        *args,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future,
+        order_key: int = 0,
+    ) -> None:
+        """`submit` for a worker thread: the batch's hand-back resolves `future` on `loop`.
+
+        An engine thread queues its turn's commit itself, so the loop is woken once, with the
+        committed result, instead of once for the computed turn and once more for its commit.
+        """
+        self._ensure_thread()
+        self.jobs.put(Job(function, args, order_key, loop, future))
+
     def _ensure_thread(self) -> None:
         if self.thread is not None and self.thread.is_alive():
             return
@@ -177,6 +193,17 @@ def submit(
 ) -> asyncio.Future:
     """Run `function(*args)` in this process's next group commit (see GroupCommitter.submit)."""
     return _committer.submit(function, *args, order_key=order_key, client_id=client_id)
+
+
+def submit_from_thread(
+    function: Callable[..., Any],
+    *args,
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future,
+    order_key: int = 0,
+) -> None:
+    """Queue a job from a worker thread (see GroupCommitter.submit_from_thread)."""
+    _committer.submit_from_thread(function, *args, loop=loop, future=future, order_key=order_key)
 
 
 def stats() -> tuple[int, int]:

@@ -87,6 +87,28 @@ async def test_action_server_failure_apologises_and_hands_off(settings, tmp_path
     await cust.close()
 
 
+async def test_an_engine_that_raises_apologises_and_hands_off(settings, monkeypatch, caplog):
+    """A bug in the engine (not an action server) still never leaves the chat silent."""
+    from bot_engine import Assistant
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+
+    settings.HUB = {**settings.HUB, "HANDOFF_ON_BOT_ERROR": True}
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("engine bug")
+
+    cust, welcome = await customer()
+    monkeypatch.setattr(Assistant, "handle", broken)
+    await say(cust, "hello", "c1")
+    apology = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert apology["text"] == INTERNAL_ERROR_TEXT
+    await cust.until(lambda f: f["type"] == "status" and f["status"] == "queued")
+    ticket = await HandoffTicket.objects.aget(conversation__public_id=welcome["conversation"])
+    assert ticket.reason == "bot_error"
+    assert "engine bug" in caplog.text  # the traceback of the engine's error is logged
+    await cust.close()
+
+
 async def test_verified_identity_resumes_the_customers_open_chat_on_another_device(settings):
     settings.HUB = {**settings.HUB, "IDENTITY_SECRET": "host-site-secret"}
     identity = {"id": "cust-42", "hash": identity_signature("cust-42", "host-site-secret")}
