@@ -58,6 +58,9 @@ def main(argv: list[str]) -> None:
         from handoff_hub.engine import get_assistant
 
         get_assistant()
+    from deploy.gc_tuning import freeze_startup_objects
+
+    freeze_startup_objects()
     ports = []
 
     class DrainingServer(Server):
