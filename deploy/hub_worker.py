@@ -44,6 +44,26 @@ def load_application(spec: str):
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def close_for_restart(protocol) -> bool:
+    """Tell a WebSocket client to reconnect elsewhere (close code 1012, Service Restart).
+
+    autobahn's `sendClose` refuses every code but 1000 and 3000–4999, so the frame goes out
+    through its lower-level `sendCloseFrame`; a socket still in its handshake, or a plain
+    HTTP request, is left to finish. One socket that cannot be closed must not stop the
+    drain of the others.
+    """
+    from autobahn.websocket.protocol import WebSocketProtocol
+
+    if not isinstance(protocol, WebSocketProtocol) or protocol.state != protocol.STATE_OPEN:
+        return False
+    try:
+        protocol.sendCloseFrame(code=SERVICE_RESTART, isReply=False)
+    except Exception:  # noqa: BLE001 - the connection went away meanwhile
+        logger.debug("Could not close a socket for restart", exc_info=True)
+        return False
+    return True
+
+
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     # Install the asyncio reactor before anything imports twisted.internet.reactor.
@@ -83,9 +103,8 @@ def main(argv: list[str]) -> None:
             port.stopListening()
         finished = await lifecycle.wait_until_idle(args.grace)
         logger.info("Draining: in-flight work %s", "finished" if finished else "timed out")
-        for protocol in list(server.connections):
-            if hasattr(protocol, "serverClose"):
-                protocol.serverClose(SERVICE_RESTART)
+        closed = sum(close_for_restart(protocol) for protocol in list(server.connections))
+        logger.info("Draining: asked %s WebSocket client(s) to reconnect elsewhere", closed)
         await lifecycle.wait_until_idle(args.grace)
         await asyncio.sleep(0.2)  # let the close frames leave
         reactor.stop()

@@ -43,6 +43,7 @@ class ScriptedCustomer:
         self.acked: dict[str, int] = {}
         self.try_again = 0
         self.reconnects = 0
+        self.close_codes: list[int] = []  # close codes the hub sent this customer
         self.ws = None
         self._ack_waiters: dict[str, asyncio.Future] = {}
 
@@ -122,6 +123,9 @@ class ScriptedCustomer:
                 await asyncio.sleep(self.chaos.rng.uniform(0.1, 0.6))
 
     async def _drop(self) -> None:
+        closed_by_hub = self.ws.protocol.close_rcvd if self.ws is not None else None
+        if closed_by_hub is not None:
+            self.close_codes.append(closed_by_hub.code)
         if self.ws is not None:
             with contextlib.suppress(Exception):  # already gone
                 self.ws.transport.abort()
