@@ -206,7 +206,9 @@ class CustomerConsumer(HubConsumer):
         )
         self.last_seq_sent = last_seq
         self.status_sent = conversation.status
-        self.tracker = None
+        # A chat this socket just created has no tracker yet: its first turn need not read
+        # the row back (the handoff bench's every chat, one turn in ten of the bot traffic).
+        self.tracker = (conversation.tracker_version, None, None) if created else None
         if not created:  # a new chat has nothing to replay
             await self._replay(last_seq)
         if created and frame.get("start") is True:
@@ -303,7 +305,8 @@ class CustomerConsumer(HubConsumer):
                 turn = await in_engine_thread(read_turn_input, conversation_id, stored.message)
                 if turn is None:
                     return
-            previous = self.tracker[1:] if self.tracker and self.tracker[0] == version else None
+            cached = self.tracker is not None and self.tracker[0] == version
+            previous = self.tracker[1:] if cached and self.tracker[2] is not None else None
             done = asyncio.get_running_loop().create_future()
             start_in_engine_thread(
                 compute_and_commit, turn, previous, asyncio.get_running_loop(), done
