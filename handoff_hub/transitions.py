@@ -89,7 +89,10 @@ def _move(conversation: Conversation, action: str, actor=None, **detail) -> None
     conversation.status = to_status
     if to_status != S.ASSIGNED:
         conversation.assigned_agent = None
-    conversation.save()
+    # Only the fields a transition changes, written now (a queue's count of waiting chats in
+    # the same transaction must see it): a whole-row save also rewrote the tracker, which the
+    # group commit writes anyway.
+    conversation.save(update_fields=["status", "assigned_agent", "queue", "updated_at"])
     hooks.emit_on_commit(
         hooks.event_for_transition(action),
         {
