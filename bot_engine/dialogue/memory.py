@@ -143,8 +143,9 @@ def best_match(snippets: list[Snippet], states: list[dict]) -> Snippet | None:
             continue
         if snippet.conversation_start and length != len(states):
             continue
-        tail = states[-length:]
-        matches = all(state_matches(r, s) for r, s in zip(snippet.states, tail, strict=True))
-        if matches and (best is None or length > len(best.states)):
+        if best is not None and length <= len(best.states):
+            continue  # cannot beat the longer match found already
+        # Latest state first: it is where most snippets differ, so most fail at once.
+        if all(state_matches(snippet.states[-n], states[-n]) for n in range(1, length + 1)):
             best = snippet
     return best
