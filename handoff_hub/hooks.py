@@ -1,5 +1,7 @@
 """Domain events for outgoing webhooks: recorded in the transaction, delivered after commit."""
 
+from collections.abc import Callable
+
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -18,14 +20,19 @@ def event_for_transition(action: str) -> str:
     return TRANSITION_EVENTS.get(action, f"conversation.{action}")
 
 
-def emit_on_commit(event: str, payload: dict) -> None:
-    """Queue `event` for every webhook that wants it; the deliveries commit with the change."""
+def emit_on_commit(event: str, payload: dict | Callable[[], dict]) -> None:
+    """Queue `event` for every webhook that wants it; the deliveries commit with the change.
+
+    `payload` may be a function: it is called only if some webhook wants the event.
+    """
     from handoff_hub.models import WebhookDelivery
     from handoff_hub.webhooks.delivery import wake_worker
 
     webhooks = [w for w in _active_webhooks() if w.wants(event)]
     if not webhooks:
         return
+    if callable(payload):
+        payload = payload()
     now = timezone.now()
     WebhookDelivery.objects.bulk_create(
         WebhookDelivery(webhook=w, event=event, payload=payload, next_attempt_at=now)

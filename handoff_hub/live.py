@@ -46,6 +46,11 @@ def join(group: str, consumer) -> bool:
     return first
 
 
+def has_local(group: str) -> bool:
+    """Does a socket of this process listen to `group`? (Safe from any thread.)"""
+    return bool(_groups.get(group))
+
+
 def leave(group: str, consumer) -> bool:
     """Take a local socket out of `group`; True if it was the group's last on this process."""
     members = _groups.get(group)

@@ -84,7 +84,7 @@ def append_message(
 
     # Frames are built when sent, after commit, and webhook payloads once the row is written
     # (in a group commit: after the batch's INSERT): both carry exactly what a replay reads.
-    write_batch.add_message(message, lambda: hooks.emit_on_commit("message.created", for_agents()))
+    write_batch.add_message(message, lambda: hooks.emit_on_commit("message.created", for_agents))
     publish_on_commit(customer_group(public_id), lambda: serialize_message(message), conversation)
     publish_on_commit(watchers_group(public_id), for_agents, conversation)
     return message

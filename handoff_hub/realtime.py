@@ -20,7 +20,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from handoff_hub import listeners
+from handoff_hub import listeners, live
 from handoff_hub.layer_probe import redis_url_of_layer
 from handoff_hub.outbox import existing_outbox, outbox_for
 
@@ -73,7 +73,14 @@ def publish_on_commit(group: str, payload: dict | Callable[[], dict], conversati
     through Redis only when another process listens.
     """
     remote = needs_remote(group, conversation)
-    transaction.on_commit(lambda: _send(group, payload() if callable(payload) else payload, remote))
+
+    def send() -> None:
+        # Nobody listens here or elsewhere (e.g. no agent has the chat open): the frame is
+        # not even built. A socket joining meanwhile reads the committed change as backlog.
+        if remote or live.has_local(group):
+            _send(group, payload() if callable(payload) else payload, remote)
+
+    transaction.on_commit(send)
 
 
 def send_now(group: str, payload: dict, conversation=None) -> None:
