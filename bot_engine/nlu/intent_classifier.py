@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import log_softmax, softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
@@ -91,11 +90,12 @@ class IntentClassifier:
         else:
             features = sp.hstack([self.words.transform(texts), self.chars.transform(texts)])
             scores = _scores(self.svm, features.tocsr())
-        log_p = log_softmax(scores / self.temperature, axis=1)
-        if self.dense_model is not None and dense is not None:
-            dense_log_p = _dense_log_probabilities(self.dense_model, dense)
-            log_p = self.dense_weight * dense_log_p + (1 - self.dense_weight) * log_p
-        return softmax(log_p, axis=1)
+        scaled = scores / self.temperature
+        if self.dense_model is None or dense is None:
+            return _softmax(scaled)
+        dense_log_p = _dense_log_probabilities(self.dense_model, dense)
+        sparse_log_p = _log_softmax(scaled)
+        return _softmax(self.dense_weight * dense_log_p + (1 - self.dense_weight) * sparse_log_p)
 
     def _one_text_scores(self, text: str) -> np.ndarray:
         """SVM scores of one text without sklearn's per-call input checks (they cost more than
@@ -117,7 +117,7 @@ class IntentClassifier:
                 columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
                 tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))
                 weights = tf * idf[columns]  # sublinear tf times idf, then unit length
-                weights /= np.linalg.norm(weights)
+                weights /= np.sqrt(weights @ weights)
                 scores = scores + coef[:, offset + columns] @ weights
             offset += len(idf)
         scores = scores.reshape(1, -1)
@@ -126,12 +126,24 @@ class IntentClassifier:
         return scores
 
 
+# Row-wise softmax in plain numpy: scipy.special's versions cost more in per-call dispatch
+# than the arithmetic on one message's row of a few dozen intents.
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - x.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    exp = np.exp(x - x.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 def _dense_log_probabilities(model: LogisticRegression, dense: np.ndarray) -> np.ndarray:
     """`predict_log_proba` of a (multinomial) logistic regression, without per-call checks."""
     logits = np.asarray(dense, dtype=float) @ model.coef_.T + model.intercept_
     if logits.shape[1] == 1:  # two intents: one logit for the second
         logits = np.concatenate([np.zeros_like(logits), logits], axis=1)
-    return log_softmax(logits, axis=1)
+    return _log_softmax(logits)
 
 
 def _number(value, default: float) -> float:
@@ -165,7 +177,7 @@ def _fitted_temperature(features, targets: np.ndarray, c: float) -> float:
     columns = np.searchsorted(svm.classes_, targets[held_out][known])
     best, best_loss = DEFAULT_TEMPERATURE, np.inf
     for temperature in np.geomspace(0.02, 2.0, 61):
-        log_p = log_softmax(scores[known] / temperature, axis=1)
+        log_p = _log_softmax(scores[known] / temperature)
         loss = -log_p[np.arange(len(columns)), columns].mean()
         if loss < best_loss:
             best, best_loss = float(temperature), loss
