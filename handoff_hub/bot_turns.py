@@ -17,7 +17,7 @@ from django.db import transaction
 
 from bot_engine import Handoff
 from handoff_hub import connection_upkeep, group_commit, write_batch
-from handoff_hub.engine import assistant_for
+from handoff_hub.engine import assistant_for, get_assistant
 from handoff_hub.messaging import append_message, lock_conversation_light
 from handoff_hub.models import Conversation, Message
 from handoff_hub.status import ConversationStatus, HandoffReason, Sender
@@ -43,6 +43,31 @@ class TurnInput:
     tracker_version: int
     text: str
     message_id: str
+
+
+@dataclass(frozen=True)
+class HiddenMessage:
+    """A customer-side message the hub stores for the bot on its own; the widget hides it."""
+
+    text: str
+    client_id: str
+    data: dict
+
+
+SESSION_START_PAYLOAD = "/session_start"
+
+
+def session_start_message(conversation: Conversation) -> HiddenMessage | None:
+    """What a new chat the widget opened (`hello` with `start: true`, like Rasa webchat's
+    initPayload) stores for the bot, or None when the assistant does not greet.
+
+    Only an assistant with its own pattern_session_start speaks first; the turn carries the
+    widget's page and user data (the chat's metadata) as the session's metadata.
+    """
+    if not get_assistant(conversation).greets_at_session_start:
+        return None
+    data = {"event": "session_start", "hidden": True}
+    return HiddenMessage(SESSION_START_PAYLOAD, "session-start", data)
 
 
 STALE = "stale"  # apply_turn's answer when another turn landed first: recompute

@@ -24,6 +24,7 @@ from handoff_hub.bot_turns import (
     compute_and_commit,
     in_engine_thread,
     read_turn_input,
+    session_start_message,
     start_in_engine_thread,
     turn_input_for,
 )
@@ -48,13 +49,6 @@ from handoff_hub.transitions import TransitionError, end_chat_by_customer, reope
 
 logger = logging.getLogger(__name__)
 SILENCE_PAYLOAD = "/silence_timeout"
-SESSION_START_PAYLOAD = "/session_start"
-
-
-def _bot_greets(conversation: Conversation) -> bool:
-    from handoff_hub.engine import get_assistant
-
-    return get_assistant(conversation).greets_at_session_start
 
 
 def _bot_handles_silence(conversation_id: int) -> bool:
@@ -213,14 +207,12 @@ class CustomerConsumer(HubConsumer):
             await self._start_session(conversation)
 
     async def _start_session(self, conversation: Conversation) -> None:
-        """A new chat the widget opened (`hello` with `start: true`, like Rasa webchat's
-        initPayload): an assistant with its own pattern_session_start speaks first, with the
-        widget's page and user data as the session's metadata."""
-        if not await read_in_thread(_bot_greets)(conversation):
+        """A new chat the widget opened (`hello` with `start: true`): the bot may speak first."""
+        opener = await read_in_thread(session_start_message)(conversation)
+        if opener is None:
             return
-        data = {"event": "session_start", "hidden": True}
         async with lifecycle.tracked():
-            stored = await self._store(conversation, SESSION_START_PAYLOAD, "session-start", data)
+            stored = await self._store(conversation, opener.text, opener.client_id, opener.data)
             if stored.created:
                 await self._let_the_bot_answer(stored)
 
