@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import uuid
 
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
@@ -67,11 +68,17 @@ def read_in_thread(function):
     return database_sync_to_async(function, thread_sensitive=False)
 
 
-def _new_conversation(metadata: dict, customer_id: str, site: str) -> Conversation:
-    # This process listens from the start: the widget's join need not write it again.
+def _new_conversation(
+    public_id: uuid.UUID, metadata: dict, customer_id: str, site: str
+) -> Conversation:
+    # Created with this process as a listener: its socket already joined the chat's group.
     heard_by = [listeners.key(listeners.CUSTOMER)] if layer_is_shared() else []
     return Conversation.objects.create(
-        customer_metadata=metadata, customer_id=customer_id, site=site, listeners=heard_by
+        public_id=public_id,
+        customer_metadata=metadata,
+        customer_id=customer_id,
+        site=site,
+        listeners=heard_by,
     )
 
 
@@ -144,7 +151,6 @@ class CustomerConsumer(HubConsumer):
 
     async def on_hello(self, frame: dict) -> None:
         token = frames.optional_str(frame, "token", 500)
-        created = False
         last_seq = frames.non_negative_int(frame, "last_seq")
         metadata = frame.get("metadata") or {}
         if not isinstance(metadata, dict):
@@ -173,21 +179,14 @@ class CustomerConsumer(HubConsumer):
             if customer_id and conversation.customer_id not in ("", customer_id):
                 raise frames.FrameError("invalid_identity", "This chat belongs to someone else.")
         else:
-            # New chats are created in the group commit: a burst of new visitors shares commits;
-            # with this process already noted as a listener.
-            conversation = await group_commit.submit(
-                _new_conversation, metadata, customer_id or "", frames.site_key(frame)
-            )
+            conversation = await self._open_new_chat(metadata, customer_id, frames.site_key(frame))
             token = issue_customer_token(conversation.public_id)
             last_seq = 0
         if self.conversation is None or self.conversation.pk != conversation.pk:
             await self._leave_chat()
             # Join before reading the backlog so nothing falls between replay and live events.
             await self.join_group(
-                customer_group(conversation.public_id),
-                conversation.pk,
-                listeners.CUSTOMER,
-                noted=created,
+                customer_group(conversation.public_id), conversation.pk, listeners.CUSTOMER
             )
         self.conversation = conversation
         await self.send_json(
@@ -205,6 +204,26 @@ class CustomerConsumer(HubConsumer):
             await self._replay(last_seq)
         if created and frame.get("start") is True:
             await self._start_session(conversation)
+
+    async def _open_new_chat(self, metadata: dict, customer_id: str, site: str) -> Conversation:
+        """Create a chat this socket already listens to: the row names this process as a
+        listener, so another process may publish to it the moment it commits, and a new chat
+        replays nothing (see handoff_hub.listeners)."""
+        await self._leave_chat()
+        public_id = uuid.uuid4()
+        group = customer_group(public_id)
+        # noted: the row is created with this process's entry, once the socket listens.
+        await self.join_group(group, None, listeners.CUSTOMER, noted=True)
+        try:
+            # In the group commit: a burst of new visitors shares commits.
+            conversation = await group_commit.submit(
+                _new_conversation, public_id, metadata, customer_id or "", site
+            )
+        except BaseException:
+            await self.leave_group(group)  # no row, so no listener entry to remove
+            raise
+        self.conversation = conversation
+        return conversation
 
     async def _start_session(self, conversation: Conversation) -> None:
         """A new chat the widget opened (`hello` with `start: true`): the bot may speak first."""
