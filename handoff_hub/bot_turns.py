@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 
 from bot_engine import Handoff
 from handoff_hub import connection_upkeep, group_commit, write_batch
@@ -292,6 +292,8 @@ def commit_bot_failure(conversation_id: int) -> list[Message]:
 
 
 _engine_pool: ThreadPoolExecutor | None = None
+# The pool's threads' database handles (they keep their connections), closed with the pool.
+_engine_handles: list = []
 
 
 async def in_engine_thread(function, *args):
@@ -314,9 +316,33 @@ def _pool() -> ThreadPoolExecutor:
     global _engine_pool
     if _engine_pool is None:
         _engine_pool = ThreadPoolExecutor(
-            max_workers=int(settings.HUB.get("ENGINE_THREADS", 16)), thread_name_prefix="engine"
+            max_workers=int(settings.HUB.get("ENGINE_THREADS", 16)),
+            thread_name_prefix="engine",
+            initializer=_note_handles,
+            initargs=(_engine_handles,),
         )
     return _engine_pool
+
+
+def _note_handles(handles: list) -> None:
+    handles.extend(connections.all())
+
+
+def stop_engine_threads() -> None:
+    """Let the engine threads finish their turns, end them and close their database
+    connections (at shutdown); the next turn starts a new pool."""
+    global _engine_pool, _engine_handles
+    handles, _engine_handles = _engine_handles, []  # a new pool notes its own
+    pool, _engine_pool = _engine_pool, None
+    if pool is None:
+        return
+    pool.shutdown(wait=True)
+    for handle in handles:
+        handle.inc_thread_sharing()  # its thread has ended: closing it here is safe
+        try:
+            handle.close()
+        finally:
+            handle.dec_thread_sharing()
 
 
 def _with_fresh_connection(function, args):

@@ -23,6 +23,22 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test database, with every thread's kept connection closed before it is
+    dropped (one left open blocks the drop: "is being accessed by other users"): the hub's
+    worker threads (engine pool, group-commit writer, queue refresher) end, and the thread
+    asgiref runs thread-sensitive `database_sync_to_async` calls on closes its own."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from handoff_hub.lifecycle import stop_worker_threads
+
+    stop_worker_threads()
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 @pytest.fixture
 def make_agent(db):
     """A user with an agent profile serving the default Support queue."""
