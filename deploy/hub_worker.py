@@ -107,6 +107,8 @@ def main(argv: list[str]) -> None:
         logger.info("Draining: asked %s WebSocket client(s) to reconnect elsewhere", closed)
         await lifecycle.wait_until_idle(args.grace)
         await asyncio.sleep(0.2)  # let the close frames leave
+        # Nothing is in flight: end the database threads, closing their connections.
+        await asyncio.to_thread(lifecycle.stop_worker_threads)
         reactor.stop()
 
     def on_signal(signum, frame) -> None:

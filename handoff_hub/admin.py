@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 
 from handoff_hub.models import (
@@ -15,6 +16,7 @@ from handoff_hub.models import (
 from handoff_hub.transitions import HUMAN as HUMAN_STATUSES
 from handoff_hub.transitions import (
     TransitionError,
+    check_transfer_to_queue,
     requeue_conversation,
     resolve_conversation,
     return_to_bot,
@@ -75,6 +77,26 @@ def return_selected_to_bot(modeladmin, request, queryset):
     _run_transition(modeladmin, request, queryset, return_to_bot, "Returned to the bot")
 
 
+class ConversationForm(forms.ModelForm):
+    """Moving a chat with a human to another queue is a transfer: the form refuses one the
+    state machine would refuse, so nothing of the edit is saved."""
+
+    editor = None  # the admin user, set on the per-request class by ConversationAdmin.get_form
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if "queue" not in self.changed_data or self.instance.status not in HUMAN_STATUSES:
+            return cleaned
+        if cleaned.get("queue") is None:
+            self.add_error("queue", "A chat waiting for or talking to an agent needs a queue.")
+            return cleaned
+        try:
+            check_transfer_to_queue(self.instance, self.editor)
+        except TransitionError as error:
+            self.add_error("queue", error.message)
+        return cleaned
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ("public_id", "status", "channel", "queue", "assigned_agent", "updated_at")
@@ -104,6 +126,12 @@ class ConversationAdmin(admin.ModelAdmin):
         "updated_at",
     )
     inlines = [MessageInline, AuditInline]
+    form = ConversationForm
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        form_class.editor = request.user  # a class of its own per call (modelform_factory)
+        return form_class
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -122,14 +150,11 @@ class ConversationAdmin(admin.ModelAdmin):
         return None
 
     def _transfer(self, request, obj) -> None:
-        if obj.queue is None:
-            self.message_user(
-                request, "A chat waiting for or talking to an agent needs a queue.", messages.ERROR
-            )
-            return
         try:
             transfer_to_queue(obj.pk, request.user, obj.queue)
         except TransitionError as error:
+            # The form checked it; only a change landing between the check and the lock
+            # (e.g. another agent claimed the chat) gets here.
             self.message_user(request, error.message, messages.ERROR)
 
 

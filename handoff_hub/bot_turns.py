@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 
 from bot_engine import Handoff
 from handoff_hub import connection_upkeep, group_commit, write_batch
-from handoff_hub.engine import assistant_for
+from handoff_hub.engine import assistant_for, get_assistant
 from handoff_hub.messaging import append_message, lock_conversation_light
 from handoff_hub.models import Conversation, Message
 from handoff_hub.status import ConversationStatus, HandoffReason, Sender
@@ -43,6 +43,31 @@ class TurnInput:
     tracker_version: int
     text: str
     message_id: str
+
+
+@dataclass(frozen=True)
+class HiddenMessage:
+    """A customer-side message the hub stores for the bot on its own; the widget hides it."""
+
+    text: str
+    client_id: str
+    data: dict
+
+
+SESSION_START_PAYLOAD = "/session_start"
+
+
+def session_start_message(conversation: Conversation) -> HiddenMessage | None:
+    """What a new chat the widget opened (`hello` with `start: true`, like Rasa webchat's
+    initPayload) stores for the bot, or None when the assistant does not greet.
+
+    Only an assistant with its own pattern_session_start speaks first; the turn carries the
+    widget's page and user data (the chat's metadata) as the session's metadata.
+    """
+    if not get_assistant(conversation).greets_at_session_start:
+        return None
+    data = {"event": "session_start", "hidden": True}
+    return HiddenMessage(SESSION_START_PAYLOAD, "session-start", data)
 
 
 STALE = "stale"  # apply_turn's answer when another turn landed first: recompute
@@ -267,6 +292,8 @@ def commit_bot_failure(conversation_id: int) -> list[Message]:
 
 
 _engine_pool: ThreadPoolExecutor | None = None
+# The pool's threads' database handles (they keep their connections), closed with the pool.
+_engine_handles: list = []
 
 
 async def in_engine_thread(function, *args):
@@ -289,9 +316,33 @@ def _pool() -> ThreadPoolExecutor:
     global _engine_pool
     if _engine_pool is None:
         _engine_pool = ThreadPoolExecutor(
-            max_workers=int(settings.HUB.get("ENGINE_THREADS", 16)), thread_name_prefix="engine"
+            max_workers=int(settings.HUB.get("ENGINE_THREADS", 16)),
+            thread_name_prefix="engine",
+            initializer=_note_handles,
+            initargs=(_engine_handles,),
         )
     return _engine_pool
+
+
+def _note_handles(handles: list) -> None:
+    handles.extend(connections.all())
+
+
+def stop_engine_threads() -> None:
+    """Let the engine threads finish their turns, end them and close their database
+    connections (at shutdown); the next turn starts a new pool."""
+    global _engine_pool, _engine_handles
+    handles, _engine_handles = _engine_handles, []  # a new pool notes its own
+    pool, _engine_pool = _engine_pool, None
+    if pool is None:
+        return
+    pool.shutdown(wait=True)
+    for handle in handles:
+        handle.inc_thread_sharing()  # its thread has ended: closing it here is safe
+        try:
+            handle.close()
+        finally:
+            handle.dec_thread_sharing()
 
 
 def _with_fresh_connection(function, args):

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import uuid
 
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
@@ -24,6 +25,7 @@ from handoff_hub.bot_turns import (
     compute_and_commit,
     in_engine_thread,
     read_turn_input,
+    session_start_message,
     start_in_engine_thread,
     turn_input_for,
 )
@@ -48,13 +50,6 @@ from handoff_hub.transitions import TransitionError, end_chat_by_customer, reope
 
 logger = logging.getLogger(__name__)
 SILENCE_PAYLOAD = "/silence_timeout"
-SESSION_START_PAYLOAD = "/session_start"
-
-
-def _bot_greets(conversation: Conversation) -> bool:
-    from handoff_hub.engine import get_assistant
-
-    return get_assistant(conversation).greets_at_session_start
 
 
 def _bot_handles_silence(conversation_id: int) -> bool:
@@ -73,11 +68,17 @@ def read_in_thread(function):
     return database_sync_to_async(function, thread_sensitive=False)
 
 
-def _new_conversation(metadata: dict, customer_id: str, site: str) -> Conversation:
-    # This process listens from the start: the widget's join need not write it again.
+def _new_conversation(
+    public_id: uuid.UUID, metadata: dict, customer_id: str, site: str
+) -> Conversation:
+    # Created with this process as a listener: its socket already joined the chat's group.
     heard_by = [listeners.key(listeners.CUSTOMER)] if layer_is_shared() else []
     return Conversation.objects.create(
-        customer_metadata=metadata, customer_id=customer_id, site=site, listeners=heard_by
+        public_id=public_id,
+        customer_metadata=metadata,
+        customer_id=customer_id,
+        site=site,
+        listeners=heard_by,
     )
 
 
@@ -150,7 +151,6 @@ class CustomerConsumer(HubConsumer):
 
     async def on_hello(self, frame: dict) -> None:
         token = frames.optional_str(frame, "token", 500)
-        created = False
         last_seq = frames.non_negative_int(frame, "last_seq")
         metadata = frame.get("metadata") or {}
         if not isinstance(metadata, dict):
@@ -179,21 +179,14 @@ class CustomerConsumer(HubConsumer):
             if customer_id and conversation.customer_id not in ("", customer_id):
                 raise frames.FrameError("invalid_identity", "This chat belongs to someone else.")
         else:
-            # New chats are created in the group commit: a burst of new visitors shares commits;
-            # with this process already noted as a listener.
-            conversation = await group_commit.submit(
-                _new_conversation, metadata, customer_id or "", frames.site_key(frame)
-            )
+            conversation = await self._open_new_chat(metadata, customer_id, frames.site_key(frame))
             token = issue_customer_token(conversation.public_id)
             last_seq = 0
         if self.conversation is None or self.conversation.pk != conversation.pk:
             await self._leave_chat()
             # Join before reading the backlog so nothing falls between replay and live events.
             await self.join_group(
-                customer_group(conversation.public_id),
-                conversation.pk,
-                listeners.CUSTOMER,
-                noted=created,
+                customer_group(conversation.public_id), conversation.pk, listeners.CUSTOMER
             )
         self.conversation = conversation
         await self.send_json(
@@ -214,15 +207,33 @@ class CustomerConsumer(HubConsumer):
         if created and frame.get("start") is True:
             await self._start_session(conversation)
 
+    async def _open_new_chat(self, metadata: dict, customer_id: str, site: str) -> Conversation:
+        """Create a chat this socket already listens to: the row names this process as a
+        listener, so another process may publish to it the moment it commits, and a new chat
+        replays nothing (see handoff_hub.listeners)."""
+        await self._leave_chat()
+        public_id = uuid.uuid4()
+        group = customer_group(public_id)
+        # noted: the row is created with this process's entry, once the socket listens.
+        await self.join_group(group, None, listeners.CUSTOMER, noted=True)
+        try:
+            # In the group commit: a burst of new visitors shares commits.
+            conversation = await group_commit.submit(
+                _new_conversation, public_id, metadata, customer_id or "", site
+            )
+        except BaseException:
+            await self.leave_group(group)  # no row, so no listener entry to remove
+            raise
+        self.conversation = conversation
+        return conversation
+
     async def _start_session(self, conversation: Conversation) -> None:
-        """A new chat the widget opened (`hello` with `start: true`, like Rasa webchat's
-        initPayload): an assistant with its own pattern_session_start speaks first, with the
-        widget's page and user data as the session's metadata."""
-        if not await read_in_thread(_bot_greets)(conversation):
+        """A new chat the widget opened (`hello` with `start: true`): the bot may speak first."""
+        opener = await read_in_thread(session_start_message)(conversation)
+        if opener is None:
             return
-        data = {"event": "session_start", "hidden": True}
         async with lifecycle.tracked():
-            stored = await self._store(conversation, SESSION_START_PAYLOAD, "session-start", data)
+            stored = await self._store(conversation, opener.text, opener.client_id, opener.data)
             if stored.created:
                 await self._let_the_bot_answer(stored)
 

@@ -7,7 +7,7 @@ resolved, transferred, returned; an agent coming online) — never as a periodic
 import logging
 import threading
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, Q
 
 from handoff_hub import realtime
@@ -40,32 +40,64 @@ class _BackgroundRefresher:
         self.lock = threading.Lock()
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
+        self.stopping = False
 
     def request(self, queue_id: int) -> None:
         with self.lock:
             self.pending.add(queue_id)
             if self.thread is None or not self.thread.is_alive():
+                self.stopping = False
                 self.thread = threading.Thread(target=self._run, name="dispatch", daemon=True)
                 self.thread.start()
         self.wake.set()
 
+    def stop(self, timeout: float = 10.0) -> bool:
+        """End the thread after its current pass and close its database connection; the next
+        request starts it again. True if it ended within `timeout` seconds."""
+        with self.lock:
+            thread = self.thread
+            if thread is None or not thread.is_alive():
+                return True
+            self.stopping = True
+        self.wake.set()
+        thread.join(timeout)
+        return not thread.is_alive()
+
     def _run(self) -> None:
-        while True:
-            self.wake.wait()
-            self.wake.clear()
-            with self.lock:
-                queue_ids, self.pending = self.pending, set()
-            for queue_id in queue_ids:
-                try:
-                    close_old_connections()
-                    refresh_queue(queue_id)
-                except Exception:  # noqa: BLE001 - the next change tries again
-                    logger.exception("Queue %s refresh failed", queue_id)
-                finally:
-                    close_old_connections()
+        try:
+            while self._next_pass():
+                pass
+        finally:
+            connection.close()
+
+    def _next_pass(self) -> bool:
+        """Wait for requests and refresh their queues; False once asked to stop."""
+        self.wake.wait()
+        self.wake.clear()
+        with self.lock:
+            queue_ids, self.pending = self.pending, set()
+            if self.stopping and not queue_ids:
+                self.thread = None  # a request from now on starts a new thread
+                return False
+        for queue_id in queue_ids:
+            try:
+                close_old_connections()
+                refresh_queue(queue_id)
+            except Exception:  # noqa: BLE001 - the next change tries again
+                logger.exception("Queue %s refresh failed", queue_id)
+            finally:
+                close_old_connections()
+        if self.stopping:
+            self.wake.set()  # asked to stop meanwhile: finish what came, then end
+        return True
 
 
 _background = _BackgroundRefresher()
+
+
+def stop_background_refresher(timeout: float = 10.0) -> bool:
+    """End the message path's queue-refresh thread and close its connection (at shutdown)."""
+    return _background.stop(timeout)
 
 
 def refresh_queue(queue_id: int) -> None:

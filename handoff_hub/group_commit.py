@@ -28,6 +28,7 @@ from handoff_hub import connection_upkeep, realtime, write_batch
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 64
+_STOP = None  # in the job queue: the writer ends after the batch it is taking
 
 
 @dataclass
@@ -67,8 +68,8 @@ class GroupCommitter:
         """
         loop = asyncio.get_running_loop()
         job = Job(function, args, order_key, loop, loop.create_future(), client_id=client_id)
-        self._ensure_thread()
         self.jobs.put(job)
+        self._ensure_thread()  # after the put: see _may_stop
         return job.future
 
     def submit_from_thread(
@@ -84,11 +85,23 @@ class GroupCommitter:
         An engine thread queues its turn's commit itself, so the loop is woken once, with the
         committed result, instead of once for the computed turn and once more for its commit.
         """
-        self._ensure_thread()
         self.jobs.put(Job(function, args, order_key, loop, future))
+        self._ensure_thread()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """End the writer after the batch it is running and close its database connection
+        (at shutdown, so no connection outlives the process's work). The next submit starts
+        a new writer. True if the writer ended within `timeout` seconds."""
+        thread = self.thread
+        if thread is None or not thread.is_alive():
+            return True
+        self.jobs.put(_STOP)
+        thread.join(timeout)
+        return not thread.is_alive()
 
     def _ensure_thread(self) -> None:
-        if self.thread is not None and self.thread.is_alive():
+        thread = self.thread
+        if thread is not None and thread.is_alive():
             return
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
@@ -96,23 +109,54 @@ class GroupCommitter:
                 self.thread.start()
 
     def _run(self) -> None:
-        while True:
-            batch = [self.jobs.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self.jobs.get_nowait())
-                except queue.Empty:
-                    break
-            with realtime.collecting() as events:
-                try:
-                    self._run_batch(batch)
-                except BaseException:  # noqa: BLE001 - the writer thread must survive anything
-                    logger.exception("Group commit failed unexpectedly")
-                    for job in batch:
-                        if job.error is None and job.result is None:
-                            job.error = RuntimeError("write failed")
-            connection_upkeep.tidy()
-            _hand_back(batch, events)
+        try:
+            while True:
+                batch, stopping = self._take_batch()
+                if batch:
+                    self._commit(batch)
+                if stopping and self._may_stop():
+                    return
+        finally:
+            connection.close()
+
+    def _take_batch(self) -> tuple[list[Job], bool]:
+        """What is queued (up to max_batch jobs), waiting for the first; and whether a stop
+        was asked for."""
+        first = self.jobs.get()
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        while len(batch) < self.max_batch:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is _STOP:
+                return batch, True
+            batch.append(job)
+        return batch, False
+
+    def _may_stop(self) -> bool:
+        """Stop unless jobs came meanwhile. `thread` is cleared before the queue is checked:
+        a job put after the check finds no writer and its submit starts one."""
+        with self.lock:
+            self.thread = None
+            if self.jobs.empty():
+                return True
+            self.thread = threading.current_thread()
+            return False
+
+    def _commit(self, batch: list[Job]) -> None:
+        with realtime.collecting() as events:
+            try:
+                self._run_batch(batch)
+            except BaseException:  # noqa: BLE001 - the writer thread must survive anything
+                logger.exception("Group commit failed unexpectedly")
+                for job in batch:
+                    if job.error is None and job.result is None:
+                        job.error = RuntimeError("write failed")
+        connection_upkeep.tidy()
+        _hand_back(batch, events)
 
     def _run_batch(self, batch: list[Job]) -> None:
         # Stable sort: one conversation's jobs keep their order; locks are taken by id.
@@ -204,6 +248,11 @@ def submit_from_thread(
 ) -> None:
     """Queue a job from a worker thread (see GroupCommitter.submit_from_thread)."""
     _committer.submit_from_thread(function, *args, loop=loop, future=future, order_key=order_key)
+
+
+def stop(timeout: float = 10.0) -> bool:
+    """End this process's writer and close its connection (see GroupCommitter.stop)."""
+    return _committer.stop(timeout)
 
 
 def stats() -> tuple[int, int]:

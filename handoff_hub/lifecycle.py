@@ -43,3 +43,14 @@ async def wait_until_idle(timeout: float) -> bool:
     while _in_flight and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     return _in_flight == 0
+
+
+def stop_worker_threads() -> None:
+    """End the hub's long-lived database threads and close their connections: the engine
+    pool, then the group-commit writer its turns commit through, then the queue refresher
+    the writer's commits wake. The last step of a shutdown; each starts again when used."""
+    from handoff_hub import bot_turns, dispatch, group_commit
+
+    bot_turns.stop_engine_threads()
+    group_commit.stop()
+    dispatch.stop_background_refresher()

@@ -9,6 +9,9 @@ under that lock, so for any commit C and any socket S that joins on another proc
 - C either commits before the entry (and S's backlog read sees C) or after it (and C's writer
   saw the entry and publishes through Redis, where S already listens).
 
+A new chat has no backlog: its socket joins the group of the public id it generated, and only
+then is the row created, with the entry in it, so no C can precede the entry.
+
 A process that dies leaves its entries behind: that costs later writers a publish nobody on
 that process hears, never a missed event. Entries are per process, not per socket: the first
 local socket of a group writes it, the last one to leave removes it.

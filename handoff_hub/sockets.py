@@ -58,7 +58,8 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
     ) -> None:
         """Join `group` here and on the channel layer. For a conversation's group (`kind`),
         return only once this process is in the row's listeners, as the caller reads the
-        backlog next (see handoff_hub.listeners); `noted`: the row was created with it."""
+        backlog next (see handoff_hub.listeners); `noted`: the row is (or will be, for a
+        chat not created yet: `conversation_id` None) created with this process's entry."""
         live.join(group, self)
         try:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -93,6 +94,8 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         its listener entry (until it commits, writers publish to a process that drops it)."""
         if not (live.leave(group, self) and kind and layer_is_shared()):
             return None
+        if conversation_id is None:
+            return None  # the chat's row was never created: it lists nobody
         removal = group_commit.submit(
             listeners.remove, conversation_id, listeners.key(kind), order_key=conversation_id
         )

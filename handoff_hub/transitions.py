@@ -229,10 +229,17 @@ def transfer_to_agent(conversation_id: int, user, target_user, note: str = "") -
         return conversation
 
 
+def check_transfer_to_queue(conversation: Conversation, user) -> None:
+    """Raise TransitionError unless `user` may move `conversation` to another queue now
+    (a form validates with it; transfer_to_queue checks again under the row lock)."""
+    _check("transfer_to_queue", conversation)
+    _require_owner_or_supervisor(conversation, user)
+
+
 def transfer_to_queue(conversation_id: int, user, queue: Queue, note: str = "") -> Conversation:
     with transaction.atomic():
         conversation = lock_conversation(conversation_id)
-        _require_owner_or_supervisor(conversation, user)
+        check_transfer_to_queue(conversation, user)
         conversation.queue = queue
         _open_tickets(conversation).update(queue=queue, agent=None, assigned_at=None)
         _move(conversation, "transfer_to_queue", user, queue=queue.pk)

@@ -1,6 +1,7 @@
 """Suite-wide settings: which profile runs (SQLite + memory, or PostgreSQL + Redis), and
 fixtures every area uses."""
 
+import gc
 import os
 
 import pytest
@@ -21,6 +22,25 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test database, with every thread's kept connection closed before it is
+    dropped (one left open blocks the drop: "is being accessed by other users"): the hub's
+    worker threads (engine pool, group-commit writer, queue refresher) end, the thread asgiref
+    runs thread-sensitive `database_sync_to_async` calls on closes its own, and the handles of
+    threads that already ended (each test loop's default executor, where `read_in_thread`
+    reads) are collected, which closes their connections."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from handoff_hub.lifecycle import stop_worker_threads
+
+    stop_worker_threads()
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+    gc.collect()
 
 
 @pytest.fixture

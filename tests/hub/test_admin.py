@@ -130,3 +130,36 @@ def test_moving_a_waiting_chat_to_another_queue_in_admin_is_a_transfer(client):
     assert AuditEvent.objects.filter(
         conversation=conversation, action="transfer_to_queue", actor=root
     ).exists()
+
+
+def test_a_refused_queue_transfer_in_admin_is_a_form_error_and_saves_nothing(client, make_agent):
+    from django.contrib.auth.models import Group
+
+    from handoff_hub.models import AuditEvent, Queue
+    from handoff_hub.transitions import claim_conversation, enqueue_handoff
+
+    billing = Queue.objects.create(name="Billing")
+    alex = make_agent("alex")
+    conversation = Conversation.objects.create(customer_id="cust-7")
+    with transaction.atomic():
+        enqueue_handoff(lock_conversation(conversation.pk), "explicit_request", {})
+    claim_conversation(conversation.pk, alex)
+    # Staff in the Supervisor group, but no supervising agent: someone else's chat is not theirs.
+    lead = get_user_model().objects.create_user("lead", password="pw", is_staff=True)
+    lead.groups.add(Group.objects.get(name="Supervisor"))
+    client.force_login(lead)
+    url = f"/admin/hub/conversation/{conversation.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    data.update({"queue": billing.pk, "customer_id": "cust-7-renamed", "customer_metadata": "{}"})
+    for prefix in ("messages", "audit_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = client.post(url, data)
+    assert response.status_code == 200  # the change form again, not a redirect
+    errors = response.context["adminform"].form.errors
+    assert errors["queue"] == ["This conversation is assigned to another agent."]
+    assert "changed successfully" not in response.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.customer_id == "cust-7"
+    assert conversation.status == "assigned" and conversation.queue.name == "Support"
+    assert not AuditEvent.objects.filter(conversation=conversation, action="transfer_to_queue")
