@@ -10,9 +10,17 @@ def agent_name(user) -> str | None:
     return profile.name if profile else user.get_username()
 
 
-def conversation_summary(conversation: Conversation) -> dict:
-    ticket = conversation.tickets.order_by("-enqueued_at").first()
-    last = conversation.messages.order_by("-seq").first()
+# "Not known: read it" for conversation_summary's ticket and last message.
+READ = object()
+
+
+def conversation_summary(conversation: Conversation, ticket=READ, last_message=READ) -> dict:
+    """The console's view of a chat; pass its latest ticket and message if you hold them."""
+    if ticket is READ:
+        ticket = conversation.tickets.order_by("-enqueued_at").first()
+    last = last_message
+    if last is READ:
+        last = conversation.messages.order_by("-seq").first()
     return {
         "id": str(conversation.public_id),
         "status": conversation.status,

@@ -88,11 +88,17 @@ def send_now(group: str, payload: dict, conversation=None) -> None:
     _send(group, payload, needs_remote(group, conversation))
 
 
-def publish_conversation_on_commit(conversation_id: int) -> None:
+def publish_conversation_on_commit(conversation_id: int, conversation=None) -> None:
     """Tell the consoles how a conversation looks after the current transaction commits.
 
-    The summary is computed after commit so it includes everything the transaction did.
+    The summary is computed after commit so it includes everything the transaction did — or,
+    in a group commit, by the batch at its flush, when everything is written
+    (`write_batch.summarize_at_flush`, given the locked `conversation`).
     """
+    from handoff_hub import write_batch
+
+    if conversation is not None and write_batch.summarize_at_flush(conversation):
+        return
 
     def send() -> None:
         from handoff_hub.models import Conversation
@@ -105,6 +111,12 @@ def publish_conversation_on_commit(conversation_id: int) -> None:
         _send(CONSOLE_GROUP, {"type": "conversation", "conversation": summary}, True)
 
     transaction.on_commit(send)
+
+
+def publish_summary_on_commit(summary: dict) -> None:
+    """Send a conversation summary built inside the transaction to the consoles on commit."""
+    frame = {"type": "conversation", "conversation": summary}
+    transaction.on_commit(lambda: _send(CONSOLE_GROUP, frame, True))
 
 
 # ---- getting events to the loop ----

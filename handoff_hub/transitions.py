@@ -103,7 +103,7 @@ def _move(conversation: Conversation, action: str, actor=None, **detail) -> None
             "detail": detail,
         },
     )
-    publish_conversation_on_commit(conversation.pk)
+    publish_conversation_on_commit(conversation.pk, conversation)
     publish_on_commit(
         customer_group(conversation.public_id),
         {"type": "status", "status": to_status},

@@ -21,6 +21,12 @@ async def _hand_off(cust) -> None:
     await cust.until(lambda f: f["type"] == "status" and f["status"] == "queued")
 
 
+def _summary_of(public_id: str) -> dict:
+    from handoff_hub.presenters import conversation_summary
+
+    return conversation_summary(Conversation.objects.get(public_id=public_id))
+
+
 async def test_customer_message_is_stored_then_answered_by_the_bot(make_agent):
     cust, welcome = await customer()
     ack = await say(cust, "hello", "c-1")
@@ -51,6 +57,8 @@ async def test_handoff_puts_the_chat_in_the_live_queue_and_agent_reply_reaches_c
     )
     assert queued["conversation"]["status"] == "queued"
     assert queued["conversation"]["reason"] == "explicit_request"
+    # Built by the group commit from the rows it held: the same as reading the chat afterwards.
+    assert queued["conversation"] == await database_sync_to_async(_summary_of)(conversation_id)
 
     await console.send({"type": "open", "conversation": conversation_id})
     transcript = await console.until(lambda f: f["type"] == "transcript")
