@@ -4,7 +4,9 @@ Django checks a kept connection's health with a `SELECT 1` round trip on its fir
 `close_old_connections()`. Run before every batch or turn, as a request would, that is one
 more round trip each, on the thread every message waits for. These threads tidy up at most
 once a second, and at once after an error (raised, or caught by the work but noted by Django
-on the connection); with CONN_MAX_AGE = 0 (nothing kept) every time, as before.
+on the connection); with CONN_MAX_AGE = 0 (nothing kept) every time, as before. An engine
+thread tidies before a turn as well as after, so one that was idle for a while checks its
+connection on the turn's first query.
 """
 
 import threading

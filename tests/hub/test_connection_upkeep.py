@@ -1,6 +1,6 @@
 """An engine thread's kept database connection that the database dropped is replaced, not
-failed on again: its health check runs at most once a second, yet a turn after a failed query
-gets a working connection."""
+failed on again: its health check runs at most once a second, yet a turn after an idle spell
+and a turn after a failed query both get a working connection."""
 
 import threading
 import time
@@ -8,6 +8,7 @@ import time
 import pytest
 from django.db import DatabaseError, connection, connections
 
+from handoff_hub import connection_upkeep
 from handoff_hub.bot_turns import _with_fresh_connection
 from handoff_hub.models import Conversation
 
@@ -71,6 +72,17 @@ def _two_quick_turns() -> int:
     """Two turns within the interval: the second's tidy is skipped, its health check done."""
     _with_fresh_connection(_backend_pid, ())
     return _with_fresh_connection(_backend_pid, ())
+
+
+def test_a_connection_the_database_dropped_while_the_thread_was_idle_is_replaced():
+    def scenario() -> tuple[int, int]:
+        before = _two_quick_turns()
+        _drop_backend(before)
+        time.sleep(connection_upkeep.INTERVAL_SECONDS + 0.2)  # no turn for a while
+        return before, _with_fresh_connection(_backend_pid, ())
+
+    before, after = _in_a_new_thread(scenario)
+    assert after != before
 
 
 def test_a_failed_query_the_work_caught_drops_the_connection_within_the_interval():
