@@ -347,6 +347,9 @@ def stop_engine_threads() -> None:
 
 def _with_fresh_connection(function, args):
     try:
+        # Before the work too: after an idle spell its first query checks the connection's
+        # health (a database restarted meanwhile is reconnected to, not failed on).
+        connection_upkeep.tidy()
         result = function(*args)
     except BaseException:
         connection_upkeep.tidy(after_error=True)

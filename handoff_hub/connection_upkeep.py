@@ -3,8 +3,10 @@
 Django checks a kept connection's health with a `SELECT 1` round trip on its first use after
 `close_old_connections()`. Run before every batch or turn, as a request would, that is one
 more round trip each, on the thread every message waits for. These threads tidy up at most
-once a second, and at once after an error; with CONN_MAX_AGE = 0 (nothing kept) every time,
-as before.
+once a second, and at once after an error (raised, or caught by the work but noted by Django
+on the connection); with CONN_MAX_AGE = 0 (nothing kept) every time, as before. An engine
+thread tidies before a turn as well as after, so one that was idle for a while checks its
+connection on the turn's first query.
 """
 
 import threading
@@ -21,7 +23,7 @@ def tidy(after_error: bool = False) -> None:
     now = time.monotonic()
     kept = connection.settings_dict.get("CONN_MAX_AGE") != 0
     recently = now - getattr(_last, "at", -INTERVAL_SECONDS) < INTERVAL_SECONDS
-    if kept and recently and not after_error:
+    if kept and recently and not (after_error or connection.errors_occurred):
         return
     _last.at = now
     close_old_connections()
