@@ -107,9 +107,12 @@ def main(argv: list[str]) -> None:
         logger.info("Draining: asked %s WebSocket client(s) to reconnect elsewhere", closed)
         await lifecycle.wait_until_idle(args.grace)
         await asyncio.sleep(0.2)  # let the close frames leave
-        # Nothing is in flight: end the database threads, closing their connections.
-        await asyncio.to_thread(lifecycle.stop_worker_threads)
-        reactor.stop()
+        try:
+            # In-flight work finished (or its grace ran out): end the database threads,
+            # closing their connections.
+            await asyncio.to_thread(lifecycle.stop_worker_threads)
+        finally:
+            reactor.stop()  # whatever happened above, the process must not hang
 
     def on_signal(signum, frame) -> None:
         if lifecycle.is_draining():

@@ -153,22 +153,30 @@ def compute_and_commit(turn: TurnInput, previous, loop, future) -> None:
     `future` (of `loop`) gets `(apply_turn's answer, result)` once the commit is done, or
     EngineFailed if the engine raised — one wake-up of the loop per turn, not two.
     """
+    # Whatever happens here, `future` is settled: the socket waits for it (and a drain for
+    # the socket).
     try:
         result = compute_encoded_turn(turn, previous)
-    except Exception as error:  # noqa: BLE001 - handed to the waiting consumer
-        failure = EngineFailed(str(error))
+    except BaseException as error:  # handed to the waiting consumer
+        failure = EngineFailed(str(error) or type(error).__name__)
         failure.__cause__ = error
         _settle_from_thread(loop, future, failure)
+        if not isinstance(error, Exception):
+            raise
         return
-    group_commit.submit_from_thread(
-        _apply_and_keep,
-        turn.conversation_id,
-        turn.tracker_version,
-        result,
-        loop=loop,
-        future=future,
-        order_key=turn.conversation_id,
-    )
+    try:
+        group_commit.submit_from_thread(
+            _apply_and_keep,
+            turn.conversation_id,
+            turn.tracker_version,
+            result,
+            loop=loop,
+            future=future,
+            order_key=turn.conversation_id,
+        )
+    except BaseException as error:
+        _settle_from_thread(loop, future, error)
+        raise
 
 
 def _apply_and_keep(conversation_id: int, base_version: int, result):

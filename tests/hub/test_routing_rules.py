@@ -87,7 +87,12 @@ async def test_action_server_failure_apologises_and_hands_off(settings, tmp_path
     await cust.close()
 
 
-async def test_an_engine_that_raises_apologises_and_hands_off(settings, monkeypatch, caplog):
+class _EngineAbort(BaseException):
+    """Not an Exception (like SystemExit from a library): it must not hang the socket."""
+
+
+@pytest.mark.parametrize("error", [RuntimeError, _EngineAbort])
+async def test_an_engine_that_raises_apologises_and_hands_off(settings, monkeypatch, caplog, error):
     """A bug in the engine (not an action server) still never leaves the chat silent."""
     from bot_engine import Assistant
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
@@ -95,7 +100,7 @@ async def test_an_engine_that_raises_apologises_and_hands_off(settings, monkeypa
     settings.HUB = {**settings.HUB, "HANDOFF_ON_BOT_ERROR": True}
 
     def broken(self, *args, **kwargs):
-        raise RuntimeError("engine bug")
+        raise error("engine bug")
 
     cust, welcome = await customer()
     monkeypatch.setattr(Assistant, "handle", broken)
