@@ -32,6 +32,7 @@ from handoff_hub.bot_turns import (
 from handoff_hub.customer_actions import rate_conversation
 from handoff_hub.messaging import StoredMessage, replay_since, store_incoming
 from handoff_hub.models import Conversation
+from handoff_hub.queue_stats import position_frame
 from handoff_hub.realtime import (
     customer_group,
     layer_is_shared,
@@ -204,6 +205,12 @@ class CustomerConsumer(HubConsumer):
         self.tracker = (conversation.tracker_version, None, None) if created else None
         if not created:  # a new chat has nothing to replay
             await self._replay(last_seq)
+            if conversation.status == ConversationStatus.QUEUED:
+                # Positions are not replayed: a widget back after a reload or on another
+                # process learns where it stands now, not at the queue's next change.
+                position = await read_in_thread(position_frame)(conversation)
+                if position is not None:
+                    await self.send_json(position)
         if created and frame.get("start") is True:
             await self._start_session(conversation)
 
@@ -222,7 +229,9 @@ class CustomerConsumer(HubConsumer):
                 _new_conversation, public_id, metadata, customer_id or "", site
             )
         except BaseException:
-            await self.leave_group(group)  # no row, so no listener entry to remove
+            # Usually no row was created; if the socket went away while the create was queued,
+            # the row may exist with our listener entry, which costs a publish nobody hears.
+            await self.leave_group(group)
             raise
         self.conversation = conversation
         return conversation

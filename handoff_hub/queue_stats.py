@@ -90,16 +90,32 @@ def queue_positions(queue: Queue) -> list[tuple[Conversation, dict]]:
     waiting = waiting_conversations(queue.pk)
     # Only what a frame's delivery needs: not every waiting chat's tracker.
     by_id = Conversation.objects.only("public_id", "listeners").in_bulk(waiting)
-    slots = online_slots(queue.pk)
-    handle = average_handle_seconds(queue.pk)
-    free = free_slots(queue.pk)
-    frames = []
-    for position, conversation_id in enumerate(waiting, start=1):
-        frame = {
+    frame = _frame_maker(queue.pk)
+    return [(by_id[pk], frame(position)) for position, pk in enumerate(waiting, start=1)]
+
+
+def position_frame(conversation: Conversation) -> dict | None:
+    """Where one waiting chat stands now (None if it is not waiting in a queue): what a widget
+    that just (re)connected is told, without waiting for the queue's next change."""
+    if conversation.status != ConversationStatus.QUEUED or conversation.queue_id is None:
+        return None
+    waiting = waiting_conversations(conversation.queue_id)
+    if conversation.pk not in waiting:
+        return None
+    return _frame_maker(conversation.queue_id)(waiting.index(conversation.pk) + 1)
+
+
+def _frame_maker(queue_id: int):
+    slots = online_slots(queue_id)
+    handle = average_handle_seconds(queue_id)
+    free = free_slots(queue_id)
+
+    def frame(position: int) -> dict:
+        return {
             "type": "queue",
             "position": position,
             "eta_seconds": eta_seconds(position, free, slots, handle),
             "agents_online": slots > 0,
         }
-        frames.append((by_id[conversation_id], frame))
-    return frames
+
+    return frame

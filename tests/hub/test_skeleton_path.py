@@ -164,3 +164,18 @@ async def test_reconnecting_customer_gets_exactly_what_they_missed(make_agent):
             replayed.append(frame["seq"])
     assert replayed == list(range(2, conversation.last_seq + 1))
     await again.close()
+
+
+async def test_a_waiting_customer_who_reconnects_is_told_their_queue_position_at_once():
+    first, welcome = await customer()
+    await _hand_off(first)
+    await first.close()
+    second, _ = await customer()  # another chat joins the queue behind the first
+    await _hand_off(second)
+
+    again, rewelcome = await customer(token=welcome["token"], last_seq=0)
+    assert rewelcome["status"] == "queued"
+    position = await again.until(lambda f: f["type"] == "queue")
+    assert position["position"] == 1
+    await again.close()
+    await second.close()
