@@ -23,13 +23,12 @@ from handoff_hub.bot_turns import (
     EngineFailed,
     commit_bot_failure,
     compute_and_commit,
-    in_engine_thread,
     read_turn_input,
     session_start_message,
-    start_in_engine_thread,
     turn_input_for,
 )
 from handoff_hub.customer_actions import rate_conversation
+from handoff_hub.engine_pool import in_engine_thread, start_in_engine_thread
 from handoff_hub.messaging import StoredMessage, replay_since, store_incoming
 from handoff_hub.models import Conversation
 from handoff_hub.queue_stats import position_frame

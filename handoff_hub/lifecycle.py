@@ -49,8 +49,8 @@ def stop_worker_threads() -> None:
     """End the hub's long-lived database threads and close their connections: the engine
     pool, then the group-commit writer its turns commit through, then the queue refresher
     the writer's commits wake. The last step of a shutdown; each starts again when used."""
-    from handoff_hub import bot_turns, dispatch, group_commit
+    from handoff_hub import dispatch, engine_pool, group_commit
 
-    bot_turns.stop_engine_threads()
+    engine_pool.stop_engine_threads()
     group_commit.stop()
     dispatch.stop_background_refresher()

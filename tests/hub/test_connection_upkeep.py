@@ -9,7 +9,7 @@ import pytest
 from django.db import DatabaseError, connection, connections
 
 from handoff_hub import connection_upkeep
-from handoff_hub.bot_turns import _with_fresh_connection
+from handoff_hub.engine_pool import _with_fresh_connection
 from handoff_hub.models import Conversation
 
 pytestmark = [

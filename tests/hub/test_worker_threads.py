@@ -8,7 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import connection, connections
 
-from handoff_hub import bot_turns, dispatch, group_commit
+from handoff_hub import dispatch, engine_pool, group_commit
 from handoff_hub.lifecycle import stop_worker_threads
 from handoff_hub.messaging import store_incoming
 from handoff_hub.models import Conversation, Queue
@@ -60,11 +60,11 @@ async def test_a_write_queued_while_the_writer_stops_is_still_committed():
 
 
 async def test_stopped_engine_threads_close_their_connections_and_a_later_turn_gets_new_ones():
-    handle = await bot_turns.in_engine_thread(_handle_after_a_query)
+    handle = await engine_pool.in_engine_thread(_handle_after_a_query)
     assert handle.connection is not None
-    await asyncio.to_thread(bot_turns.stop_engine_threads)
+    await asyncio.to_thread(engine_pool.stop_engine_threads)
     assert handle.connection is None
-    again = await bot_turns.in_engine_thread(_handle_after_a_query)
+    again = await engine_pool.in_engine_thread(_handle_after_a_query)
     assert again is not handle and again.connection is not None
 
 
