@@ -62,6 +62,14 @@ def _bot_handles_silence(conversation_id: int) -> bool:
     return "silence_timeout" in get_assistant(conversation).domain.intent_names
 
 
+def _standing_of(conversation_id: int) -> tuple[str | None, dict | None]:
+    """A chat's status now, and its queue-position frame if it is waiting."""
+    conversation = Conversation.objects.filter(pk=conversation_id).only("status", "queue").first()
+    if conversation is None:
+        return None, None
+    return conversation.status, position_frame(conversation)
+
+
 def read_in_thread(function):
     """Reads of the socket path in the shared worker threads, not Channels' single DB thread
     (a reconnect storm of thousands of widgets would queue behind one thread)."""
@@ -204,12 +212,15 @@ class CustomerConsumer(HubConsumer):
         self.tracker = (conversation.tracker_version, None, None) if created else None
         if not created:  # a new chat has nothing to replay
             await self._replay(last_seq)
-            if conversation.status == ConversationStatus.QUEUED:
-                # Positions are not replayed: a widget back after a reload or on another
-                # process learns where it stands now, not at the queue's next change.
-                position = await read_in_thread(position_frame)(conversation)
-                if position is not None:
-                    await self.send_json(position)
+            # The welcome's status was read before the socket joined: a change committed in
+            # between is in no backlog, so where the chat stands is read again now. Queue
+            # positions are not replayed either: a widget back after a reload or on another
+            # process learns its own now, not at the queue's next change.
+            status, position = await read_in_thread(_standing_of)(conversation.pk)
+            if status is not None and status != self.status_sent:
+                await self._send_status(status)
+            if position is not None:
+                await self.send_json(position)
         if created and frame.get("start") is True:
             await self._start_session(conversation)
 

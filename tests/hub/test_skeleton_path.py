@@ -179,3 +179,34 @@ async def test_a_waiting_customer_who_reconnects_is_told_their_queue_position_at
     assert position["position"] == 1
     await again.close()
     await second.close()
+
+
+async def test_a_status_change_between_welcome_and_joining_still_reaches_the_widget(monkeypatch):
+    """The welcome's status is read before the socket joins its group: a handoff committed in
+    that instant is in no backlog and no live event of this socket."""
+    from handoff_hub.consumers import CustomerConsumer
+    from handoff_hub.messaging import lock_conversation
+    from handoff_hub.transitions import enqueue_handoff
+
+    first, welcome = await customer()
+    await first.close()
+
+    def hand_off_now():
+        from django.db import transaction
+
+        conversation = Conversation.objects.get(public_id=welcome["conversation"])
+        with transaction.atomic():
+            enqueue_handoff(lock_conversation(conversation.pk), "explicit_request", {})
+
+    join = CustomerConsumer.join_group
+
+    async def join_after_a_handoff(self, *args, **kwargs):
+        await database_sync_to_async(hand_off_now)()
+        return await join(self, *args, **kwargs)
+
+    monkeypatch.setattr(CustomerConsumer, "join_group", join_after_a_handoff)
+    again, rewelcome = await customer(token=welcome["token"], last_seq=0)
+    assert rewelcome["status"] == "bot"  # read before the handoff
+    status = await again.until(lambda f: f["type"] == "status")
+    assert status["status"] == "queued"
+    await again.close()
