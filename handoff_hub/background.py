@@ -1,8 +1,10 @@
-"""What the hub's polling threads (webhook delivery, assistant jobs) share: how they report a
-failing pass and how they are stopped."""
+"""What the hub's polling threads (webhook delivery, assistant jobs, the queue refresher)
+share: how they report a failing pass, keep their database connection and are stopped."""
 
 import logging
 import threading
+
+from django.db import close_old_connections, connection
 
 
 class FailureStreak:
@@ -30,8 +32,9 @@ class FailureStreak:
 
 class PollingThread:
     """One daemon thread running `one_pass` until stopped; `one_pass` returns the seconds to
-    wait before the next pass (`retry_seconds` after a failed one), and `wake()` cuts a wait
-    short."""
+    wait before the next pass (`retry_seconds` after a failed one; None: until woken), and
+    `wake()` cuts a wait short. Each pass starts with Django's connection upkeep
+    (CONN_MAX_AGE, broken connections); the thread closes its connection when it ends."""
 
     def __init__(self, name, one_pass, logger: logging.Logger, what: str, retry_seconds=5.0):
         self.name = name
@@ -52,23 +55,31 @@ class PollingThread:
                 self.thread.start()
         self.wake_event.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Let the current pass finish and end the thread (a shutdown, or a test's end)."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Let the current pass finish and end the thread (a shutdown, or a test's end).
+        True if it ended within `timeout` seconds."""
         with self.lock:
             thread, self.thread = self.thread, None
             if thread is None:
-                return
+                return True
             self.stop_event.set()
             self.wake_event.set()
         thread.join(timeout)
+        return not thread.is_alive()
 
     def _run(self) -> None:
-        while not self.stop_event.is_set():
-            wait = self.retry_seconds
-            try:
-                wait = self.one_pass()
-                self.streak.passed()
-            except Exception as error:  # noqa: BLE001 - the loop must survive a database hiccup
-                self.streak.failed(error)
-            self.wake_event.wait(wait)
-            self.wake_event.clear()
+        try:
+            while not self.stop_event.is_set():
+                # Cleared before the pass, not after the wait: a wake during the pass (or
+                # just after the wait ended) then makes another pass instead of being lost.
+                self.wake_event.clear()
+                wait = self.retry_seconds
+                try:
+                    close_old_connections()
+                    wait = self.one_pass()
+                    self.streak.passed()
+                except Exception as error:  # noqa: BLE001 - survive a database hiccup
+                    self.streak.failed(error)
+                self.wake_event.wait(wait)
+        finally:
+            connection.close()

@@ -7,10 +7,11 @@ resolved, transferred, returned; an agent coming online) — never as a periodic
 import logging
 import threading
 
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q
 
 from handoff_hub import realtime
+from handoff_hub.background import PollingThread
 from handoff_hub.models import AgentProfile, Queue
 from handoff_hub.queue_stats import queue_positions, waiting_conversations
 from handoff_hub.realtime import customer_group, send_now
@@ -27,72 +28,35 @@ def after_change_on_commit(queue_id: int | None) -> None:
     if batch_cache() is not None:
         # Inside the message path's group commit: the writer thread must not wait for a
         # queue pass (which scales with the queue), so a thread of its own runs it.
-        transaction.on_commit(lambda: _background.request(queue_id))
+        transaction.on_commit(lambda: _request_refresh(queue_id))
     else:
         transaction.on_commit(lambda: refresh_queue(queue_id))
 
 
-class _BackgroundRefresher:
-    """One thread that refreshes queues asked for from the message path, coalescing repeats."""
+# Queues the message path asked to refresh, coalesced until the refresher's next pass.
+_pending: set[int] = set()
+_pending_lock = threading.Lock()
 
-    def __init__(self) -> None:
-        self.pending: set[int] = set()
-        self.lock = threading.Lock()
-        self.wake = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.stopping = False
 
-    def request(self, queue_id: int) -> None:
-        with self.lock:
-            self.pending.add(queue_id)
-            if self.thread is None or not self.thread.is_alive():
-                self.stopping = False
-                self.thread = threading.Thread(target=self._run, name="dispatch", daemon=True)
-                self.thread.start()
-        self.wake.set()
+def _request_refresh(queue_id: int) -> None:
+    with _pending_lock:
+        _pending.add(queue_id)
+    _background.wake()
 
-    def stop(self, timeout: float = 10.0) -> bool:
-        """End the thread after its current pass and close its database connection; the next
-        request starts it again. True if it ended within `timeout` seconds."""
-        with self.lock:
-            thread = self.thread
-            if thread is None or not thread.is_alive():
-                return True
-            self.stopping = True
-        self.wake.set()
-        thread.join(timeout)
-        return not thread.is_alive()
 
-    def _run(self) -> None:
+def _refresh_pending() -> None:
+    with _pending_lock:
+        queue_ids = sorted(_pending)
+        _pending.clear()
+    for queue_id in queue_ids:
         try:
-            while self._next_pass():
-                pass
-        finally:
-            connection.close()
-
-    def _next_pass(self) -> bool:
-        """Wait for requests and refresh their queues; False once asked to stop."""
-        self.wake.wait()
-        self.wake.clear()
-        with self.lock:
-            queue_ids, self.pending = self.pending, set()
-            if self.stopping and not queue_ids:
-                self.thread = None  # a request from now on starts a new thread
-                return False
-        for queue_id in queue_ids:
-            try:
-                close_old_connections()
-                refresh_queue(queue_id)
-            except Exception:  # noqa: BLE001 - the next change tries again
-                logger.exception("Queue %s refresh failed", queue_id)
-            finally:
-                close_old_connections()
-        if self.stopping:
-            self.wake.set()  # asked to stop meanwhile: finish what came, then end
-        return True
+            refresh_queue(queue_id)
+        except Exception:  # noqa: BLE001 - one queue's failure must not skip the others
+            logger.exception("Queue %s refresh failed", queue_id)
+    return None  # sleep until the next request
 
 
-_background = _BackgroundRefresher()
+_background = PollingThread("dispatch", _refresh_pending, logger, "Queue refresh")
 
 
 def stop_background_refresher(timeout: float = 10.0) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
 
 from bot_engine import ProjectError
@@ -38,7 +38,6 @@ def worker_name() -> str:
 
 def _one_pass() -> float:
     try:
-        close_old_connections()
         while run_next_job() is not None:
             pass
         return IDLE_SECONDS
@@ -55,8 +54,8 @@ def wake_runner() -> None:
         _runner.wake()
 
 
-def stop_runner() -> None:
-    _runner.stop()
+def stop_runner() -> bool:
+    return _runner.stop()
 
 
 def fail_stale_jobs() -> int:

@@ -14,7 +14,7 @@ import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
 
 from handoff_hub.background import PollingThread
@@ -115,7 +115,6 @@ def next_due_in_seconds() -> float | None:
 
 def _one_pass() -> float:
     try:
-        close_old_connections()
         deliver_due()
         pending = next_due_in_seconds()
         return 5.0 if pending is None else min(5.0, pending)
@@ -132,5 +131,5 @@ def wake_worker() -> None:
         _worker.wake()
 
 
-def stop_worker() -> None:
-    _worker.stop()
+def stop_worker() -> bool:
+    return _worker.stop()

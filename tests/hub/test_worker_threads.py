@@ -81,7 +81,7 @@ async def test_a_stopped_queue_refresher_closes_its_connection_and_a_later_reque
 
     monkeypatch.setattr(dispatch, "refresh_queue", refresh_and_note)
     for _attempt in range(2):
-        dispatch._background.request(queue.pk)
+        dispatch._request_refresh(queue.pk)
         await _until(lambda: refreshed)
         thread, handle = refreshed.pop()
         assert handle.connection is not None
