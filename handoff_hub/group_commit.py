@@ -68,8 +68,7 @@ class GroupCommitter:
         """
         loop = asyncio.get_running_loop()
         job = Job(function, args, order_key, loop, loop.create_future(), client_id=client_id)
-        self.jobs.put(job)
-        self._ensure_thread()  # after the put: see _may_stop
+        self._queue(job)
         return job.future
 
     def submit_from_thread(
@@ -85,8 +84,11 @@ class GroupCommitter:
         An engine thread queues its turn's commit itself, so the loop is woken once, with the
         committed result, instead of once for the computed turn and once more for its commit.
         """
-        self.jobs.put(Job(function, args, order_key, loop, future))
-        self._ensure_thread()
+        self._queue(Job(function, args, order_key, loop, future))
+
+    def _queue(self, job: Job) -> None:
+        self.jobs.put(job)
+        self._ensure_thread()  # after the put: see _may_stop
 
     def stop(self, timeout: float = 10.0) -> bool:
         """End the writer after the batch it is running and close its database connection
