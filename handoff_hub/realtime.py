@@ -20,7 +20,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from handoff_hub import listeners, live
+from handoff_hub import listeners, live, write_batch
 from handoff_hub.layer_probe import redis_url_of_layer
 from handoff_hub.outbox import existing_outbox, outbox_for
 
@@ -95,8 +95,6 @@ def publish_conversation_on_commit(conversation_id: int, conversation=None) -> N
     in a group commit, by the batch at its flush, when everything is written
     (`write_batch.summarize_at_flush`, given the locked `conversation`).
     """
-    from handoff_hub import write_batch
-
     if conversation is not None and write_batch.summarize_at_flush(conversation):
         return
 

@@ -15,7 +15,8 @@ import threading
 from django.db import connection
 from django.utils import timezone
 
-from handoff_hub.models import Conversation, Message
+from handoff_hub.models import Conversation, HandoffTicket, Message
+from handoff_hub.presenters import READ, conversation_summary
 
 _LIGHT_DEFER = ("tracker_state", "customer_metadata")
 
@@ -173,9 +174,7 @@ def flush() -> None:
 
 
 def _publish_summaries(conversations: dict[int, Conversation], written: list[Message]) -> None:
-    from handoff_hub.models import HandoffTicket
-    from handoff_hub.presenters import READ, conversation_summary
-    from handoff_hub.realtime import publish_summary_on_commit
+    from handoff_hub.realtime import publish_summary_on_commit  # realtime imports this module
 
     latest_ticket: dict[int, HandoffTicket] = {}
     tickets = HandoffTicket.objects.filter(conversation_id__in=list(conversations))
