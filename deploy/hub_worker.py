@@ -75,10 +75,13 @@ def main(argv: list[str]) -> None:
     application = load_application(args.app)
     if args.app.startswith("handoff_hub."):
         # Load (or train) the assistant before listening: the first customer must not wait.
+        from handoff_hub import engine_processes
         from handoff_hub.engine import get_assistant
 
         get_assistant()
-    from deploy.gc_tuning import freeze_startup_objects
+        if engine_processes.enabled():
+            engine_processes.start_engine_processes(wait=True)
+    from handoff_hub.gc_tuning import freeze_startup_objects
 
     freeze_startup_objects()
     ports = []

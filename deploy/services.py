@@ -296,6 +296,8 @@ def hub_env(database_url: str, redis_url: str | None, **extra: str) -> dict:
         "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
         # Keep connections (the test suite's own profile sets 0 to drop its databases).
         "DB_CONN_MAX_AGE": "600",
+        # Bot turns in a process of their own beside each hub process (docs/deployment.md).
+        "HUB_ENGINE_PROCESSES": os.environ.get("HUB_ENGINE_PROCESSES", "1"),
         **extra,
     }
     if redis_url:

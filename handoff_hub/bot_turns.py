@@ -16,6 +16,7 @@ from django.db import transaction
 from bot_engine import Handoff
 from handoff_hub import group_commit, write_batch
 from handoff_hub.engine import assistant_for, get_assistant
+from handoff_hub.engine_pool import start_in_engine_thread
 from handoff_hub.messaging import append_message, lock_conversation_light
 from handoff_hub.models import Conversation, Message
 from handoff_hub.status import ConversationStatus, HandoffReason, Sender
@@ -122,9 +123,12 @@ def compute_encoded_turn(turn: TurnInput, previous: tuple[dict, str] | None):
     return result
 
 
-def encode_tracker(state: dict, previous: tuple[dict, str] | None, appended=None) -> str:
+def encode_tracker(
+    state: dict, previous: tuple[dict, str] | None, appended=None, appended_json=None
+) -> str:
     """The tracker as JSON; when it is `previous` (state, its JSON) plus the `appended`
-    events, only those are encoded — a turn no longer costs the length of the chat."""
+    events, only those are encoded (or `appended_json`, their JSON without the brackets, is
+    used as is) — a turn no longer costs the length of the chat."""
     if previous is not None and appended is not None and set(state) == {"sender_id", "events"}:
         before, text = previous
         old, new = before.get("events") or [], state["events"]
@@ -134,7 +138,7 @@ def encode_tracker(state: dict, previous: tuple[dict, str] | None, appended=None
             and len(new) == len(old) + len(appended)
             and text.endswith("]}")
         ):
-            added = json.dumps(appended)[1:-1]
+            added = json.dumps(appended)[1:-1] if appended_json is None else appended_json
             if not added:
                 return text
             return text[:-2] + (", " if old else "") + added + "]}"
@@ -145,23 +149,37 @@ class EngineFailed(Exception):
     """The engine raised while computing a turn (as opposed to its commit failing)."""
 
 
-def compute_and_commit(turn: TurnInput, previous, loop, future) -> None:
-    """In an engine thread: compute the turn, then queue its commit in the group commit.
+def start_turn(turn: TurnInput, previous, loop, future) -> None:
+    """Compute `turn` and queue its commit, in an engine thread of this process or in an
+    engine process (HUB_ENGINE_PROCESSES). From the event loop; returns at once.
 
     `future` (of `loop`) gets `(apply_turn's answer, result)` once the commit is done, or
-    EngineFailed if the engine raised — one wake-up of the loop per turn, not two.
+    EngineFailed if the engine raised — one wake-up of the loop per turn.
     """
+    from handoff_hub import engine_processes
+
+    if engine_processes.enabled():
+        engine_processes.start_turn(turn, previous, loop, future)
+    else:
+        start_in_engine_thread(compute_and_commit, turn, previous, loop, future)
+
+
+def compute_and_commit(turn: TurnInput, previous, loop, future) -> None:
+    """In an engine thread: compute the turn, then queue its commit (see start_turn)."""
     # Whatever happens here, `future` is settled: the socket waits for it (and a drain for
     # the socket).
     try:
         result = compute_encoded_turn(turn, previous)
     except BaseException as error:  # handed to the waiting consumer
-        failure = EngineFailed(str(error) or type(error).__name__)
-        failure.__cause__ = error
-        _settle_from_thread(loop, future, failure)
+        fail_turn(loop, future, error)
         if not isinstance(error, Exception):
             raise
         return
+    queue_commit(turn, result, loop, future)
+
+
+def queue_commit(turn: TurnInput, result, loop, future) -> None:
+    """From any thread: commit a computed turn in the group commit; `future` gets the answer."""
     try:
         group_commit.submit_from_thread(
             _apply_and_keep,
@@ -175,6 +193,13 @@ def compute_and_commit(turn: TurnInput, previous, loop, future) -> None:
     except BaseException as error:
         _settle_from_thread(loop, future, error)
         raise
+
+
+def fail_turn(loop, future, error: BaseException) -> None:
+    """From any thread: the engine could not compute the turn; the consumer apologises."""
+    failure = EngineFailed(str(error) or type(error).__name__)
+    failure.__cause__ = error
+    _settle_from_thread(loop, future, failure)
 
 
 def _apply_and_keep(conversation_id: int, base_version: int, result):

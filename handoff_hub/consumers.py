@@ -22,13 +22,13 @@ from handoff_hub.bot_turns import (
     STALE,
     EngineFailed,
     commit_bot_failure,
-    compute_and_commit,
     read_turn_input,
     session_start_message,
+    start_turn,
     turn_input_for,
 )
 from handoff_hub.customer_actions import rate_conversation
-from handoff_hub.engine_pool import in_engine_thread, start_in_engine_thread
+from handoff_hub.engine_pool import in_engine_thread
 from handoff_hub.messaging import StoredMessage, replay_since, store_incoming
 from handoff_hub.models import Conversation
 from handoff_hub.queue_stats import position_frame
@@ -338,9 +338,7 @@ class CustomerConsumer(HubConsumer):
             cached = self.tracker is not None and self.tracker[0] == version
             previous = self.tracker[1:] if cached and self.tracker[2] is not None else None
             done = asyncio.get_running_loop().create_future()
-            start_in_engine_thread(
-                compute_and_commit, turn, previous, asyncio.get_running_loop(), done
-            )
+            start_turn(turn, previous, asyncio.get_running_loop(), done)
             try:
                 said, result = await done
             except EngineFailed as failure:

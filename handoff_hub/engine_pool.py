@@ -21,13 +21,13 @@ _engine_handles: list = []
 async def in_engine_thread(function, *args):
     """Run engine work in the pool and await its result."""
     return await asyncio.get_running_loop().run_in_executor(
-        _pool(), _with_fresh_connection, function, args
+        _pool(), with_fresh_connection, function, args
     )
 
 
 def start_in_engine_thread(function, *args) -> None:
     """Run `function` in the engine pool without awaiting it (it reports back itself)."""
-    _pool().submit(_with_fresh_connection, function, args)
+    _pool().submit(with_fresh_connection, function, args)
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -63,7 +63,7 @@ def stop_engine_threads() -> None:
             handle.dec_thread_sharing()
 
 
-def _with_fresh_connection(function, args):
+def with_fresh_connection(function, args):
     try:
         # Before the work too: after an idle spell its first query checks the connection's
         # health (a database restarted meanwhile is reconnected to, not failed on).

@@ -47,10 +47,12 @@ async def wait_until_idle(timeout: float) -> bool:
 
 def stop_worker_threads() -> None:
     """End the hub's long-lived database threads and close their connections: the engine
-    pool, then the group-commit writer its turns commit through, then the queue refresher
-    the writer's commits wake. The last step of a shutdown; each starts again when used."""
-    from handoff_hub import dispatch, engine_pool, group_commit
+    processes and pool, then the group-commit writer their turns commit through, then the
+    queue refresher the writer's commits wake. The last step of a shutdown; each starts again
+    when used."""
+    from handoff_hub import dispatch, engine_pool, engine_processes, group_commit
 
+    engine_processes.stop_engine_processes()
     engine_pool.stop_engine_threads()
     group_commit.stop()
     dispatch.stop_background_refresher()

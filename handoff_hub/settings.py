@@ -194,6 +194,10 @@ HUB = {
     "IDENTITY_SECRET": os.environ.get("HUB_IDENTITY_SECRET", ""),
     # Threads per process that run bot turns (and wait on action servers), off the event loop.
     "ENGINE_THREADS": int(os.environ.get("HUB_ENGINE_THREADS", 16)),
+    # Child processes of each hub process that compute bot turns (0: the engine threads above
+    # compute them in the hub process). A process of its own takes the engine off the
+    # interpreter lock the event loop and the writer share; one per spare core.
+    "ENGINE_PROCESSES": int(os.environ.get("HUB_ENGINE_PROCESSES", 0)),
     # Outgoing webhooks.
     "WEBHOOK_MAX_ATTEMPTS": int(os.environ.get("HUB_WEBHOOK_MAX_ATTEMPTS", 8)),
     "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("HUB_WEBHOOK_BACKOFF_SECONDS", 1.0)),

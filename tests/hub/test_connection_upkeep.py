@@ -9,7 +9,7 @@ import pytest
 from django.db import DatabaseError, connection, connections
 
 from handoff_hub import connection_upkeep
-from handoff_hub.engine_pool import _with_fresh_connection
+from handoff_hub.engine_pool import with_fresh_connection
 from handoff_hub.models import Conversation
 
 pytestmark = [
@@ -70,8 +70,8 @@ def _in_a_new_thread(scenario):
 
 def _two_quick_turns() -> int:
     """Two turns within the interval: the second's tidy is skipped, its health check done."""
-    _with_fresh_connection(_backend_pid, ())
-    return _with_fresh_connection(_backend_pid, ())
+    with_fresh_connection(_backend_pid, ())
+    return with_fresh_connection(_backend_pid, ())
 
 
 def test_a_connection_the_database_dropped_while_the_thread_was_idle_is_replaced():
@@ -79,7 +79,7 @@ def test_a_connection_the_database_dropped_while_the_thread_was_idle_is_replaced
         before = _two_quick_turns()
         _drop_backend(before)
         time.sleep(connection_upkeep.INTERVAL_SECONDS + 0.2)  # no turn for a while
-        return before, _with_fresh_connection(_backend_pid, ())
+        return before, with_fresh_connection(_backend_pid, ())
 
     before, after = _in_a_new_thread(scenario)
     assert after != before
@@ -94,8 +94,8 @@ def test_a_failed_query_the_work_caught_drops_the_connection_within_the_interval
     def scenario() -> tuple[int, int]:
         before = _two_quick_turns()
         _drop_backend(before)
-        _with_fresh_connection(swallowing_a_failure, ())
-        return before, _with_fresh_connection(_backend_pid, ())
+        with_fresh_connection(swallowing_a_failure, ())
+        return before, with_fresh_connection(_backend_pid, ())
 
     before, after = _in_a_new_thread(scenario)
     assert after != before

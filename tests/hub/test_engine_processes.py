@@ -1,0 +1,198 @@
+"""Bot turns computed in engine processes (HUB_ENGINE_PROCESSES): real child processes on the
+test database, driven over the customer WebSocket like any chat."""
+
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+
+from handoff_hub import engine_processes, engine_wire
+from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+from handoff_hub.engine import get_assistant
+from handoff_hub.models import Conversation, Message
+from tests.hub.conftest import customer, say
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+# A stack frame's id: random 8 characters (in events, and in the stack's JSON patches).
+FRAME_ID = re.compile(r'\\?"[A-Z0-9]{8}\\?"')
+SCRIPT = [
+    "hello",
+    "I want to cancel my order",
+    "NW-12345",
+    "/SetSlots(confirm_human_handoff=false)",
+    "thanks",
+    "I want to talk to a human",
+]
+
+
+@pytest.fixture
+def engine_process(settings):
+    """One engine process for the test, ended with it."""
+    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1}
+    engine_processes.start_engine_processes(wait=True)
+    yield engine_processes
+    engine_processes.stop_engine_processes()
+
+
+def _transcript(public_id: str) -> tuple[list, list]:
+    conversation = Conversation.objects.get(public_id=public_id)
+    messages = list(
+        Message.objects.filter(conversation=conversation)
+        .order_by("seq")
+        .values_list("sender", "text")
+    )
+    return messages, [_comparable(event) for event in conversation.tracker_state["events"]]
+
+
+def _comparable(event: dict) -> str:
+    """An event as JSON without what differs from chat to chat: its timestamp, the stack's
+    random frame ids, and the order of a stack patch's operations (jsonpatch builds them from
+    a set, whose order depends on the process's hash seed; they touch distinct paths)."""
+    event = {k: v for k, v in event.items() if k != "timestamp"}
+    if event.get("event") == "stack":
+        operations = json.loads(event["update"])
+        event["update"] = sorted(json.dumps(op, sort_keys=True) for op in operations)
+    return FRAME_ID.sub("<id>", json.dumps(event, sort_keys=True))
+
+
+async def _talk(script: list[str]) -> str:
+    cust, welcome = await customer()
+    for number, text in enumerate(script):
+        await say(cust, text, f"m-{number}")
+        await cust.until(
+            lambda f: (f["type"] == "message" and f["sender"] == "bot")
+            or (f["type"] == "status" and f["status"] == "queued")
+        )
+    await cust.close()
+    return welcome["conversation"]
+
+
+async def test_a_chat_in_an_engine_process_is_the_chat_the_hub_threads_give(settings):
+    in_threads = await _talk(SCRIPT)
+    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1}
+    await database_sync_to_async(engine_processes.start_engine_processes)()
+    try:
+        # The hub's own engine must not be used for these turns.
+        assistant = await database_sync_to_async(get_assistant)()
+        with _hub_engine_refuses(assistant):
+            in_process = await _talk(SCRIPT)
+    finally:
+        await database_sync_to_async(engine_processes.stop_engine_processes)()
+    threads = await database_sync_to_async(_transcript)(in_threads)
+    process = await database_sync_to_async(_transcript)(in_process)
+    assert process == threads
+    messages, events = process
+    assert ("bot", INTERNAL_ERROR_TEXT) not in messages
+    assert sum(1 for sender, _ in messages if sender == "bot") >= len(SCRIPT)
+    assert any('"event": "slot"' in event for event in events)
+
+
+class _hub_engine_refuses:
+    def __init__(self, assistant):
+        self.assistant = assistant
+
+    def __enter__(self):
+        def refuse(*args, **kwargs):
+            raise AssertionError("a turn ran in the hub process")
+
+        self.saved = self.assistant.handle
+        self.assistant.handle = refuse
+
+    def __exit__(self, *exc):
+        self.assistant.handle = self.saved
+
+
+def _record_requests(monkeypatch) -> list:
+    """(carries a tracker, carries a token) of each turn request the hub sends from now on."""
+    sent = []
+    real_send = engine_wire.send_frame
+
+    def recording_send(sock, message):
+        if isinstance(message, engine_wire.TurnRequest):
+            sent.append((message.turn.tracker_state is not None, message.token is not None))
+        real_send(sock, message)
+
+    monkeypatch.setattr(engine_wire, "send_frame", recording_send)
+    return sent
+
+
+async def test_later_turns_of_a_chat_leave_its_tracker_off_the_wire(engine_process, monkeypatch):
+    sent = _record_requests(monkeypatch)
+    await _talk(SCRIPT[:4])
+    # The first turn of a new chat has no tracker yet; every later one sends only a token.
+    assert sent[0] == (False, False)
+    assert sent[1:] == [(False, True)] * 3
+    assert len(sent) == 4
+
+
+async def test_a_replaced_engine_process_is_sent_the_tracker_it_no_longer_holds(
+    engine_process, monkeypatch
+):
+    cust, welcome = await customer()
+    await say(cust, SCRIPT[0], "m-0")
+    await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    old_pid = engine_process.worker_pids()[0]
+    os.kill(old_pid, signal.SIGKILL)
+    new_pid = await database_sync_to_async(_wait_for_new_worker)(old_pid)
+    assert new_pid != old_pid
+    sent = _record_requests(monkeypatch)
+    for number, text in enumerate(SCRIPT[1:4], start=1):
+        await say(cust, text, f"m-{number}")
+        await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    await cust.close()
+    # Only a token first; the new process does not know it and gets the tracker once.
+    assert sent[:2] == [(False, True), (True, False)]
+    assert sent[2:] == [(False, True)] * 2
+    # The new process started from the stored tracker: the chat goes on as in one process.
+    expected = await _talk(SCRIPT[:4])
+    got = await database_sync_to_async(_transcript)(welcome["conversation"])
+    want = await database_sync_to_async(_transcript)(expected)
+    assert got == want
+
+
+async def test_an_engine_process_dying_mid_turn_apologises_and_hands_off(engine_process):
+    cust, welcome = await customer()
+    pid = engine_process.worker_pids()[0]
+    os.kill(pid, signal.SIGSTOP)  # the turn is sent and waits in a process that never answers
+    try:
+        await say(cust, "hello", "m-0")
+        await cust.quiet(0.3)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    apology = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert apology["text"] == INTERNAL_ERROR_TEXT
+    await cust.until(lambda f: f["type"] == "status" and f["status"] == "queued")
+    await cust.close()
+    # The replacement answers the next chat.
+    await database_sync_to_async(_wait_for_new_worker)(pid)
+    public_id = await _talk(["hello"])
+    messages, _ = await database_sync_to_async(_transcript)(public_id)
+    assert messages[0] == ("customer", "hello")
+    assert messages[1][0] == "bot" and messages[1][1] != INTERNAL_ERROR_TEXT
+
+
+async def test_stopping_lets_the_turns_an_engine_process_has_finish(engine_process):
+    cust, welcome = await customer()
+    await say(cust, "hello", "m-0")
+    # Stopped at once: the turn just sent is answered and committed before the process ends.
+    await database_sync_to_async(engine_process.stop_engine_processes)()
+    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert reply["text"] != INTERNAL_ERROR_TEXT
+    await cust.close()
+
+
+def _wait_for_new_worker(old_pid: int, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes = engine_processes.start_engine_processes(wait=False)
+        pid = processes[0].process.pid
+        if pid != old_pid:
+            processes[0].wait_ready(timeout)
+            return pid
+        time.sleep(0.05)
+    raise AssertionError("the engine process was not replaced")
