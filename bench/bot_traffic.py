@@ -4,7 +4,8 @@
 
 For each profile, in one run: the bare Channels echo consumer at full speed (the ceiling),
 then the hub at several offered rates (latency vs load), then at full speed with 10 / 100 /
-1,000 sockets (how the cost grows). Every chat is 10 messages long, then the socket starts a
+1,000 sockets (how the cost grows), then with the engine in the hub's threads instead of an
+engine process (full speed and 100 msg/s). Every chat is 10 messages long, then the socket starts a
 new one. Writes bench/results/bot_traffic.json and docs/benchmarks/bot-latency.svg.
 """
 
@@ -64,8 +65,27 @@ def run_profile(profile: str, duration: float) -> dict:
                 duration=duration,
                 connect_rate=500,
             )
+    # The same hub with the engine in its own threads (HUB_ENGINE_PROCESSES=0).
+    with hub(profile, engine_processes=0) as server:
+        figures["threads"] = {
+            "max": measure(
+                server.ws_url(),
+                f"hub {profile}, engine in threads, 100 sockets, full speed",
+                clients=100,
+                duration=duration,
+            ),
+            "rate_100": measure(
+                server.ws_url(),
+                f"hub {profile}, engine in threads, 100 sockets, 100 msg/s",
+                clients=100,
+                rate=100,
+                duration=duration,
+            ),
+        }
     hub_max = figures["sizes"][100]["messages_per_s"]
     figures["ratio_to_echo"] = round(hub_max / echo_max["messages_per_s"], 3)
+    threads_max = figures["threads"]["max"]["messages_per_s"]
+    figures["threads_ratio_to_echo"] = round(threads_max / echo_max["messages_per_s"], 3)
     return figures
 
 
@@ -103,7 +123,9 @@ def main() -> None:
             f"{profile}: {best['messages_per_s']} msg/s at full speed = "
             f"{figures['ratio_to_echo']:.0%} of echo ({figures['echo_max']['messages_per_s']}); "
             f"at 500 msg/s offered: {at500['messages_per_s']} msg/s, "
-            f"p99 {at500['reply_p99_ms']} ms"
+            f"p99 {at500['reply_p99_ms']} ms; engine in threads: "
+            f"{figures['threads']['max']['messages_per_s']} msg/s = "
+            f"{figures['threads_ratio_to_echo']:.0%} of echo"
         )
 
 

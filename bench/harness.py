@@ -69,8 +69,11 @@ class Hub:
 
 
 @contextlib.contextmanager
-def hub(profile: str = "postgres", workers: int = 1, proxy: bool = False) -> Iterator[Hub]:
-    """The hub on `sqlite` (+ in-memory layer, one process) or `postgres` (+ Redis)."""
+def hub(
+    profile: str = "postgres", workers: int = 1, proxy: bool = False, engine_processes: int = 1
+) -> Iterator[Hub]:
+    """The hub on `sqlite` (+ in-memory layer, one process) or `postgres` (+ Redis); each hub
+    process with `engine_processes` engine processes (0: bot turns in its own threads)."""
     workdir = tempfile.mkdtemp(prefix="hub-bench-")
     postgres = redis = nginx = None
     processes: list[Daphne] = []
@@ -83,6 +86,7 @@ def hub(profile: str = "postgres", workers: int = 1, proxy: bool = False) -> Ite
             redis.start()
             env = hub_env(postgres.create_database("hub"), redis.url)
         env["STATIC_ROOT"] = os.path.join(workdir, "static")
+        env["HUB_ENGINE_PROCESSES"] = str(engine_processes)
         log(f"[{profile}] migrating a fresh database")
         manage(env, "migrate", "--noinput", "-v", "0")
         processes = [Daphne(env, log_dir=workdir) for _ in range(workers)]
@@ -95,7 +99,10 @@ def hub(profile: str = "postgres", workers: int = 1, proxy: bool = False) -> Ite
             os.chmod(workdir, 0o755)
             nginx = Nginx([p.port for p in processes], env["STATIC_ROOT"])
             nginx.start()
-        log(f"[{profile}] {workers} hub process(es) ready" + (" behind nginx" if proxy else ""))
+        log(
+            f"[{profile}] {workers} hub process(es) ready, {engine_processes} engine process(es)"
+            " each" + (" behind nginx" if proxy else "")
+        )
         yield Hub(processes, nginx, env)
     finally:
         if nginx:

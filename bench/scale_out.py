@@ -22,6 +22,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8)
     args = parser.parse_args()
     results = {"machine": machine(), "clients": args.clients, "hub": {}, "echo": {}}
+    results["hub_threads"] = {}
     for workers in (1, 2):
         with echo(workers=workers, proxy=True) as server:
             log(f"--- echo, {workers} process(es) behind nginx")
@@ -35,17 +36,26 @@ def main() -> None:
                 server.ws_url(), clients=args.clients, duration=args.duration
             )
             results["hub"][workers]["load"] = load_average()
+        # The engine in each hub process's own threads: one process is one core at most.
+        with hub("postgres", workers=workers, proxy=True, engine_processes=0) as server:
+            log(f"--- hub with the engine in its threads, {workers} process(es) behind nginx")
+            results["hub_threads"][workers] = run_load(
+                server.ws_url(), clients=args.clients, duration=args.duration
+            )
+            results["hub_threads"][workers]["load"] = load_average()
         log(
             f"    hub {results['hub'][workers]['messages_per_s']} msg/s, "
             f"echo {results['echo'][workers]['messages_per_s']} msg/s"
         )
-    for name in ("hub", "echo"):
+    for name in ("hub", "hub_threads", "echo"):
         one, two = results[name][1]["messages_per_s"], results[name][2]["messages_per_s"]
         results[f"{name}_speedup"] = round(two / one, 2) if one else None
     save("scale_out", results)
     print(
         f"hub: 1 process {results['hub'][1]['messages_per_s']} msg/s, 2 processes "
-        f"{results['hub'][2]['messages_per_s']} msg/s = {results['hub_speedup']}x; echo "
+        f"{results['hub'][2]['messages_per_s']} msg/s = {results['hub_speedup']}x; engine in "
+        f"threads {results['hub_threads'][1]['messages_per_s']} → "
+        f"{results['hub_threads'][2]['messages_per_s']} = {results['hub_threads_speedup']}x; echo "
         f"{results['echo'][1]['messages_per_s']} → {results['echo'][2]['messages_per_s']} "
         f"= {results['echo_speedup']}x"
     )

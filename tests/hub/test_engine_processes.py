@@ -65,8 +65,10 @@ async def _talk(script: list[str]) -> str:
     for number, text in enumerate(script):
         await say(cust, text, f"m-{number}")
         await cust.until(
-            lambda f: (f["type"] == "message" and f["sender"] == "bot")
-            or (f["type"] == "status" and f["status"] == "queued")
+            lambda f: (
+                (f["type"] == "message" and f["sender"] == "bot")
+                or (f["type"] == "status" and f["status"] == "queued")
+            )
         )
     await cust.close()
     return welcome["conversation"]
@@ -100,11 +102,10 @@ class _hub_engine_refuses:
         def refuse(*args, **kwargs):
             raise AssertionError("a turn ran in the hub process")
 
-        self.saved = self.assistant.handle
-        self.assistant.handle = refuse
+        self.assistant.handle = refuse  # shadows the class's method on this instance only
 
     def __exit__(self, *exc):
-        self.assistant.handle = self.saved
+        del self.assistant.handle
 
 
 def _record_requests(monkeypatch) -> list:
