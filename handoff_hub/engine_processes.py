@@ -12,6 +12,7 @@ thread (`bot_turns.queue_commit`). A process that dies fails the turns it had (t
 gets the apology and, if configured, a human) and is replaced at once.
 """
 
+import collections
 import itertools
 import logging
 import os
@@ -26,18 +27,19 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 
-from handoff_hub import engine_wire
+from handoff_hub import engine_replies, engine_wire
 from handoff_hub.bot_turns import fail_turn, queue_commit
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
-# A process that dies this soon after starting is not restarted at once (a broken setup would
-# otherwise spin); turns sent meanwhile fail fast.
+# A process that dies this soon after starting is replaced only after a pause (a broken setup
+# would otherwise spin); turns sent meanwhile fail fast.
 _RESTART_PAUSE_SECONDS = 1.0
 _SHORT_LIFE_SECONDS = 5.0
 
 _processes: list["EngineProcess"] = []
 _start_lock = threading.Lock()
+_shutting_down = False
 
 
 class RemoteEngineError(Exception):
@@ -45,7 +47,7 @@ class RemoteEngineError(Exception):
 
 
 class EngineProcessEnded(Exception):
-    """The engine process computing a turn ended before it answered."""
+    """The engine process computing a turn ended (or could not start) before it answered."""
 
 
 def enabled() -> bool:
@@ -53,7 +55,10 @@ def enabled() -> bool:
 
 
 def start_turn(turn, previous, loop, future) -> None:
-    """bot_turns.start_turn's path when engine processes are on."""
+    """bot_turns.start_turn's path when engine processes are on. Never blocks the loop."""
+    if _shutting_down:  # after the drain's last step: nothing may start processes again
+        fail_turn(loop, future, EngineProcessEnded("the hub is shutting down"))
+        return
     processes = _processes or start_engine_processes(wait=False)
     processes[turn.conversation_id % len(processes)].start_turn(turn, previous, loop, future)
 
@@ -61,8 +66,9 @@ def start_turn(turn, previous, loop, future) -> None:
 def start_engine_processes(wait: bool = True, timeout: float = 120) -> list["EngineProcess"]:
     """Start this process's engine processes (once); with `wait`, until they have loaded the
     default assistant (a hub process does this before it listens)."""
-    global _processes
+    global _processes, _shutting_down
     with _start_lock:
+        _shutting_down = False
         if not _processes:
             count = int(settings.HUB.get("ENGINE_PROCESSES", 0)) or 1
             _processes = [EngineProcess(index) for index in range(count)]
@@ -74,25 +80,30 @@ def start_engine_processes(wait: bool = True, timeout: float = 120) -> list["Eng
 
 
 def stop_engine_processes(timeout: float = 10) -> None:
-    """Let the engine processes answer the turns they have, then end them (at shutdown)."""
-    global _processes
+    """Let the engine processes answer the turns they have and commit them, then end them
+    (the last step of a shutdown), all within about `timeout` seconds."""
+    global _processes, _shutting_down
     with _start_lock:
         processes, _processes = _processes, []
+        _shutting_down = True
     for process in processes:
-        process.stop(timeout)
+        process.close_requests()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.wait_ended(max(0.5, deadline - time.monotonic()))
 
 
 def worker_pids() -> list[int]:
-    """The running engine processes' ids (for operators and the fault tests)."""
+    """The running engine processes' ids."""
     return [p.process.pid for p in _processes if p.process is not None]
 
 
 @dataclass(frozen=True)
 class _Pending:
-    turn: object
-    previous: tuple | None
-    loop: object
-    future: object
+    turn: object  # bot_turns.TurnInput
+    previous: tuple | None  # the consumer's (state, JSON) of the turn's input, if it had it
+    loop: object  # asyncio.AbstractEventLoop
+    future: object  # asyncio.Future of `loop`
 
 
 class EngineProcess:
@@ -102,22 +113,29 @@ class EngineProcess:
         self.index = index
         self.pending: dict[int, _Pending] = {}
         self.request_ids = itertools.count(1)
-        # Held while a request is recorded and sent, and while a dead process is replaced:
+        # Held while a request is recorded and written, and while a dead process is replaced:
         # a turn is either failed with the old process or sent to the new one, never lost.
-        self.send_lock = threading.Lock()
+        self.lock = threading.Lock()
         self.stopping = False
         self.ready = threading.Event()
         self.sock: socket.socket | None = None
         self.process: subprocess.Popen | None = None
         self.reader: threading.Thread | None = None
         self.started_at = 0.0
-        with self.send_lock:
+        # Bytes the socket would not take at once; a writer thread sends them (in order).
+        self.backlog: collections.deque[bytes] = collections.deque()
+        self.backlog_ready = threading.Condition(self.lock)
+        self.writer = threading.Thread(
+            target=self._write_backlog, name=f"engine-process-{index}-writer", daemon=True
+        )
+        self.writer.start()
+        with self.lock:
             self._spawn()
 
     def start_turn(self, turn, previous, loop, future) -> None:
         token = getattr(turn.tracker_state, "token", None)
         wire_turn = replace(turn, tracker_state=None) if token else turn
-        with self.send_lock:
+        with self.lock:
             request_id = next(self.request_ids)
             self.pending[request_id] = _Pending(turn, previous, loop, future)
             self._send_locked(engine_wire.TurnRequest(request_id, wire_turn, token))
@@ -126,40 +144,44 @@ class EngineProcess:
         if not self.ready.wait(timeout):
             raise RuntimeError(f"engine process {self.index} did not start in {timeout} s")
 
-    def stop(self, timeout: float) -> None:
-        self.stopping = True
-        with self.send_lock:
-            sock, process, reader = self.sock, self.process, self.reader
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_WR)  # the worker finishes its turns, then exits
-                except OSError:
-                    pass
+    def close_requests(self) -> None:
+        """No more turns: the worker answers the ones it has, then exits."""
+        with self.lock:
+            self.stopping = True
+            self.backlog_ready.notify()
+            if not self.backlog and self.sock is not None:
+                _shut_for_writing(self.sock)
+            # else: the writer thread shuts it after sending what is still queued
+
+    def wait_ended(self, timeout: float) -> None:
+        reader, process = self.reader, self.process
         if reader is not None:
             reader.join(timeout)
-        if process is not None:
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(5)
         self._fail_all(EngineProcessEnded("the hub is shutting down"))
-        if sock is not None:
-            sock.close()
 
-    # --- the process and its socket (callers hold send_lock) ---
+    # --- the process and its socket (callers hold the lock) ---
 
     def _spawn(self) -> None:
         hub_end, worker_end = socket.socketpair()
         fd = worker_end.fileno()
         command = [sys.executable, "-m", "handoff_hub.engine_worker", "--fd", str(fd)]
         self.ready.clear()
-        # Our own interpreter and module, no user input in the command.
-        self.process = subprocess.Popen(  # noqa: S603
-            command, cwd=ROOT, env=_worker_environment(), pass_fds=[fd]
-        )
-        worker_end.close()
+        try:
+            # Our own interpreter and module, no user input in the command.
+            self.process = subprocess.Popen(  # noqa: S603
+                command, env=_worker_environment(), pass_fds=[fd]
+            )
+        except BaseException:
+            hub_end.close()
+            self.sock = None  # the next turn tries again
+            raise
+        finally:
+            worker_end.close()
         self.sock, self.started_at = hub_end, time.monotonic()
+        self.backlog.clear()
         self.reader = threading.Thread(
             target=self._read_replies,
             args=(hub_end, self.process),
@@ -170,11 +192,38 @@ class EngineProcess:
 
     def _send_locked(self, request: engine_wire.TurnRequest) -> None:
         try:
-            engine_wire.send_frame(self.sock, request)
-        except OSError as error:  # the process is gone; its reader replaces it
+            if self.sock is None:  # a replacement failed to start: try again now
+                self._spawn()
+            frame = engine_wire.encode(request)
+            if self.backlog:  # keep the order: behind what already waits
+                self.backlog.append(frame)
+                return
+            sent = _send_without_blocking(self.sock, frame)
+            if sent < len(frame):  # the worker is behind: never block the event loop on it
+                self.backlog.append(frame[sent:])
+                self.backlog_ready.notify()
+        except Exception as error:  # the process is gone (its reader replaces it), or worse
             entry = self.pending.pop(request.request_id, None)
             if entry is not None:
                 fail_turn(entry.loop, entry.future, EngineProcessEnded(str(error)))
+
+    def _write_backlog(self) -> None:
+        while True:
+            with self.lock:
+                while not self.backlog:
+                    if self.stopping:
+                        return
+                    self.backlog_ready.wait()
+                sock, frame = self.sock, self.backlog[0]
+            try:
+                sock.sendall(frame)  # blocking, outside the lock
+            except OSError:
+                pass  # the reader sees the process gone and fails its turns
+            with self.lock:
+                if self.backlog and self.backlog[0] is frame and self.sock is sock:
+                    self.backlog.popleft()
+                if self.stopping and not self.backlog and self.sock is not None:
+                    _shut_for_writing(self.sock)
 
     # --- the reader thread ---
 
@@ -182,7 +231,11 @@ class EngineProcess:
         reason = "closed its socket"
         try:
             while True:
-                self._on_reply(engine_wire.read_frame(sock))
+                reply = engine_wire.read_frame(sock)
+                try:
+                    self._on_reply(reply)
+                except Exception:  # one turn's trouble; the process is fine
+                    logger.exception("Could not handle a reply of engine process %s", self.index)
         except (engine_wire.WireClosed, OSError) as error:
             reason = str(error)
         except Exception:  # an unreadable frame: the stream is lost, so is the process
@@ -198,42 +251,46 @@ class EngineProcess:
         if entry is None:
             return
         if isinstance(reply, engine_wire.NeedState):  # it no longer holds that tracker
-            with self.send_lock:
+            whole = replace(entry.turn, tracker_state=dict(entry.turn.tracker_state or {}))
+            with self.lock:
                 self.pending[reply.request_id] = entry
-                whole = replace(entry.turn, tracker_state=dict(entry.turn.tracker_state or {}))
                 self._send_locked(engine_wire.TurnRequest(reply.request_id, whole))
             return
         if isinstance(reply, engine_wire.TurnFailed):
             fail_turn(entry.loop, entry.future, RemoteEngineError(reply.error))
             return
         try:
-            previous = entry.previous
-            if previous is not None and previous[0] is not entry.turn.tracker_state:
-                previous = None
-            result = engine_wire.result_from(reply, entry.turn, previous)
-            queue_commit(entry.turn, result, entry.loop, entry.future)
-        except Exception as error:  # settled by queue_commit, or here
-            logger.exception("Could not commit a turn from engine process %s", self.index)
+            result = engine_replies.result_from(reply, entry.turn, entry.previous)
+        except Exception as error:
             fail_turn(entry.loop, entry.future, error)
+            raise
+        queue_commit(entry.turn, result, entry.loop, entry.future)  # settles it on failure
 
     def _replace(self, sock: socket.socket, process: subprocess.Popen, reason: str) -> None:
         if not self.stopping and time.monotonic() - self.started_at < _SHORT_LIFE_SECONDS:
             time.sleep(_RESTART_PAUSE_SECONDS)
-        with self.send_lock:
-            if self.sock is not sock:
-                return
-            lost, self.pending = self.pending, {}
-            sock.close()
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            if not self.stopping:
-                self._spawn()
-        for entry in lost.values():
-            fail_turn(entry.loop, entry.future, EngineProcessEnded(reason))
+        lost = {}
+        try:
+            with self.lock:
+                if self.sock is not sock:
+                    return
+                lost, self.pending = self.pending, {}
+                sock.close()
+                self.sock = None
+                self.backlog.clear()  # requests to the dead process: failed with `lost`
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+                if not self.stopping:
+                    self._spawn()  # on failure the next turn tries again
+        except Exception:
+            logger.exception("Could not start a new engine process %s", self.index)
+        finally:
+            for entry in lost.values():
+                fail_turn(entry.loop, entry.future, EngineProcessEnded(reason))
         if not self.stopping:
             logger.error(
-                "Engine process %s ended (exit code %s, %s); %d turn(s) failed; started another",
+                "Engine process %s ended (exit code %s, %s); %d turn(s) failed; replaced",
                 self.index,
                 process.returncode,
                 reason,
@@ -241,28 +298,49 @@ class EngineProcess:
             )
 
     def _fail_all(self, error: Exception) -> None:
-        with self.send_lock:
+        with self.lock:
             lost, self.pending = self.pending, {}
         for entry in lost.values():
             fail_turn(entry.loop, entry.future, error)
 
 
+def _send_without_blocking(sock: socket.socket, frame: bytes) -> int:
+    try:
+        return sock.send(frame, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return 0
+
+
+def _shut_for_writing(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
 def _worker_environment() -> dict:
-    """The hub's environment plus what a worker must share with it though the settings
-    would say otherwise (a test run's database and overridden settings)."""
+    """The hub's environment, plus what a worker must share with it though its settings would
+    say otherwise: the database in use (a test run renames it) and the settings a turn's
+    computation reads, as this process has them now (tests override them). Paths are made
+    absolute: the worker may not resolve them from the same directory."""
     hub = settings.HUB
     env = dict(os.environ)
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": os.environ.get(
-                "DJANGO_SETTINGS_MODULE", "handoff_hub.settings"
-            ),
-            "HUB_ENGINE_WORKER_DATABASE": str(connections["default"].settings_dict["NAME"]),
-            "HUB_ASSISTANT_PATH": str(hub["ASSISTANT_PATH"]),
-            "HUB_MODEL_DIR": str(hub["MODEL_DIR"]),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+            engine_wire.INHERITED_DATABASE: _database_name(),
+            "HUB_ASSISTANT_PATH": os.path.abspath(hub["ASSISTANT_PATH"]),
+            "HUB_MODEL_DIR": os.path.abspath(hub["MODEL_DIR"]),
+            "HUB_ASSISTANT_STORE": os.path.abspath(hub["ASSISTANT_STORE"]),
             "HUB_ENGINE_THREADS": str(hub.get("ENGINE_THREADS", 16)),
             "HUB_ASSISTANT_REFRESH_SECONDS": str(hub.get("ASSISTANT_REFRESH_SECONDS", 1.0)),
             "HUB_ENGINE_PROCESSES": "0",  # a worker computes in its own threads
         }
     )
     return env
+
+
+def _database_name() -> str:
+    database = connections["default"]
+    name = str(database.settings_dict["NAME"])
+    return os.path.abspath(name) if database.vendor == "sqlite" else name

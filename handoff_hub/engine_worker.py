@@ -8,14 +8,18 @@ server) and writes the replies back in whatever order they finish. The turn is c
 same code as in the hub (`bot_turns.compute_turn`), on the same database and assistant
 versions; it commits nothing — the hub commits the result under the conversation's row lock.
 
-It keeps the tracker state of each conversation's latest turn, so the next turn of that chat
-need not send it again. It exits when the hub closes its end (or dies).
+It keeps the tracker state of each chat's latest turn, so the chat's next turn need not send
+it. It ends only when the hub closes its end (a drain, or the hub died): signals meant for the
+hub (Ctrl-C, a service manager's SIGTERM to the whole group) must not cut off the turns the
+hub is waiting for.
 """
 
 import argparse
 import itertools
 import logging
 import os
+import secrets
+import signal
 import socket
 import sys
 import threading
@@ -28,12 +32,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "handoff_hub.settings")
 
-logger = logging.getLogger("handoff_hub.engine_worker")
+from handoff_hub import engine_wire  # noqa: E402 - after the path is set
 
-# The hub passes the database it uses (a test run's renamed database, say) and the settings
-# a turn depends on, so a worker computes exactly what the hub's own threads would.
-INHERITED_DATABASE = "HUB_ENGINE_WORKER_DATABASE"
-# Conversations whose latest tracker a worker keeps; older ones are sent again when they talk.
+logger = logging.getLogger(__name__)
+# Chats whose latest tracker a worker keeps; an older one is sent again when it talks.
 KEPT_TRACKERS = 5000
 
 
@@ -44,10 +46,10 @@ class TrackerStore:
         self.size = size
         self._states: OrderedDict[int, tuple[str, dict]] = OrderedDict()
         self._lock = threading.Lock()
-        self._tokens = itertools.count(1)
-        self._prefix = f"{os.getpid()}-{id(self):x}-"
+        self._counter = itertools.count(1)
+        self._prefix = secrets.token_hex(8) + "-"
 
-    def get(self, conversation_id: int, token: str | None) -> dict | None:
+    def get(self, conversation_id: int, token: str) -> dict | None:
         with self._lock:
             kept = self._states.get(conversation_id)
         if kept is None or kept[0] != token:
@@ -55,7 +57,7 @@ class TrackerStore:
         return kept[1]
 
     def keep(self, conversation_id: int, state: dict) -> str:
-        token = f"{self._prefix}{next(self._tokens)}"
+        token = f"{self._prefix}{next(self._counter)}"
         with self._lock:
             self._states[conversation_id] = (token, state)
             self._states.move_to_end(conversation_id)
@@ -63,17 +65,21 @@ class TrackerStore:
                 self._states.popitem(last=False)
         return token
 
+    def drop(self, conversation_id: int) -> None:
+        with self._lock:
+            self._states.pop(conversation_id, None)
+
 
 class EngineWorker:
-    def __init__(self, sock: socket.socket, threads: int):
+    def __init__(self, sock: socket.socket, threads: int, compute_turn, in_connection):
         self.sock = sock
         self.trackers = TrackerStore()
         self.send_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="engine")
+        self.compute_turn = compute_turn  # bot_turns.compute_turn
+        self.in_connection = in_connection  # engine_pool.with_fresh_connection
 
     def serve(self) -> None:
-        from handoff_hub import engine_wire
-
         try:
             while True:
                 request = engine_wire.read_frame(self.sock)
@@ -84,19 +90,21 @@ class EngineWorker:
             self.pool.shutdown(wait=True)
 
     def answer(self, request) -> None:
-        from handoff_hub import engine_wire
-
+        """Compute and send one reply; whatever goes wrong, the hub hears about the turn."""
         try:
-            reply = self.compute(request)
-        except Exception:
-            reply = engine_wire.TurnFailed(request.request_id, traceback.format_exc())
+            frame = engine_wire.encode(self.compute(request))
+        except BaseException:  # the hub's turn must be settled, even by SystemExit
+            frame = engine_wire.encode(
+                engine_wire.TurnFailed(request.request_id, traceback.format_exc())
+            )
         with self.send_lock:
-            engine_wire.send_frame(self.sock, reply)
+            try:
+                self.sock.sendall(frame)
+            except OSError:
+                pass  # the hub is gone; nobody waits for this turn
 
     def compute(self, request):
-        from handoff_hub import engine_wire
-        from handoff_hub.bot_turns import compute_turn
-        from handoff_hub.engine_pool import with_fresh_connection
+        from handoff_hub.engine_replies import reply_for
 
         turn = request.turn
         if turn.tracker_state is None and request.token is not None:
@@ -104,15 +112,20 @@ class EngineWorker:
             if state is None:
                 return engine_wire.NeedState(request.request_id)
             turn = replace(turn, tracker_state=state)
-        result = with_fresh_connection(compute_turn, (turn,))
-        token = self.trackers.keep(turn.conversation_id, result.tracker_state)
-        return engine_wire.reply_for(request.request_id, token, turn.tracker_state, result)
+        result = self.in_connection(self.compute_turn, (turn,))
+        if result.handoff is not None or result.hangup:
+            # The chat leaves the bot: when it comes back it starts from the stored tracker.
+            self.trackers.drop(turn.conversation_id)
+            token = None
+        else:
+            token = self.trackers.keep(turn.conversation_id, result.tracker_state)
+        return reply_for(request.request_id, token, turn.tracker_state, result)
 
 
 def use_inherited_database() -> None:
     from django.db import connections
 
-    name = os.environ.get(INHERITED_DATABASE)
+    name = os.environ.get(engine_wire.INHERITED_DATABASE)
     if name:
         connections["default"].settings_dict["NAME"] = name
 
@@ -121,25 +134,29 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, required=True)
     args = parser.parse_args(argv)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)
+    # Not handed on to anything this process starts: a child holding it would keep the hub
+    # from noticing that this process died.
+    os.set_inheritable(args.fd, False)
+    sock = socket.socket(fileno=args.fd)
     import django
 
     django.setup()
     from django.conf import settings
 
     use_inherited_database()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s engine-worker %(message)s")
-    sock = socket.socket(fileno=args.fd)
+    from handoff_hub.bot_turns import compute_turn
     from handoff_hub.engine import get_assistant
-
-    get_assistant()  # load (or train) the default assistant before the first turn needs it
+    from handoff_hub.engine_pool import with_fresh_connection
     from handoff_hub.gc_tuning import freeze_startup_objects
 
+    get_assistant()  # load (or train) the default assistant before the first turn needs it
     freeze_startup_objects()
-    from handoff_hub import engine_wire
-
-    worker = EngineWorker(sock, int(settings.HUB.get("ENGINE_THREADS", 16)))
+    threads = int(settings.HUB.get("ENGINE_THREADS", 16))
+    worker = EngineWorker(sock, threads, compute_turn, with_fresh_connection)
     engine_wire.send_frame(sock, engine_wire.Ready(os.getpid()))
-    logger.info("ready (pid %s)", os.getpid())
+    logger.info("Engine process %s ready", os.getpid())
     worker.serve()
 
 

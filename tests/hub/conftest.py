@@ -1,7 +1,9 @@
 """Fixtures for driving the hub over real WebSockets (Channels' communicator, full ASGI app)."""
 
 import asyncio
+from pathlib import Path
 
+import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -9,6 +11,7 @@ from django.test import Client
 from handoff_hub.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def session_cookie_for(user) -> bytes:
@@ -89,3 +92,39 @@ async def say(peer: Peer, text: str, client_id: str) -> dict:
     """Send a customer message and wait for its acknowledgement."""
     await peer.send({"type": "message", "client_id": client_id, "text": text})
     return await peer.until(lambda f: f["type"] == "ack" and f["client_id"] == client_id)
+
+
+ONE, TWO = "Hello from version one!", "Hello from version two!"
+
+
+@pytest.fixture
+def hub_settings(settings, tmp_path):
+    """Assistant versions and their models kept in this test's own directory."""
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_STORE": str(tmp_path / "store"),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "ASSISTANT_IMPORT_DIRS": [str(tmp_path), str(ROOT)],
+    }
+    return settings
+
+
+@pytest.fixture
+def make_version(hub_settings, tmp_path):
+    """A trained version of assistant "Bot" whose greeting is `greeting`."""
+    from handoff_hub.assistants import actions
+    from handoff_hub.assistants.deploy import run_now
+    from handoff_hub.assistants.models import Assistant, JobKind
+    from tests.hub.assistant_projects import write_project
+
+    bot, _ = Assistant.objects.get_or_create(name="Bot")
+    count = iter(range(1, 100))
+
+    def make(greeting: str):
+        source = write_project(tmp_path / f"project-{next(count)}", greeting=greeting)
+        version = actions.add_version_from_directory(bot, str(source))
+        run_now(version, JobKind.TRAIN)
+        assert version.is_trained, version.jobs.first().error
+        return version
+
+    return make

@@ -15,49 +15,17 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 
 from handoff_hub import engine
 from handoff_hub.assistants import actions
-from handoff_hub.assistants.deploy import run_now
 from handoff_hub.assistants.models import (
     Activation,
-    Assistant,
     AssistantVersion,
     Deployment,
-    JobKind,
 )
 from handoff_hub.customer_actions import receive_customer_message
 from handoff_hub.models import Conversation
-from tests.hub.assistant_projects import write_project
-from tests.hub.conftest import customer, say
+from tests.hub.conftest import ONE, TWO, customer, say
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
-ONE, TWO = "Hello from version one!", "Hello from version two!"
-
-
-@pytest.fixture
-def hub_settings(settings, tmp_path):
-    settings.HUB = {
-        **settings.HUB,
-        "ASSISTANT_STORE": str(tmp_path / "store"),
-        "MODEL_DIR": str(tmp_path / "models"),
-        "ASSISTANT_IMPORT_DIRS": [str(tmp_path), str(ROOT)],
-    }
-    return settings
-
-
-@pytest.fixture
-def make_version(hub_settings, tmp_path):
-    """A trained version of assistant "Bot" whose greeting is `greeting`."""
-    bot, _ = Assistant.objects.get_or_create(name="Bot")
-    count = iter(range(1, 100))
-
-    def make(greeting: str) -> AssistantVersion:
-        source = write_project(tmp_path / f"project-{next(count)}", greeting=greeting)
-        version = actions.add_version_from_directory(bot, str(source))
-        run_now(version, JobKind.TRAIN)
-        assert version.is_trained, version.jobs.first().error
-        return version
-
-    return make
 
 
 def greet(conversation: Conversation) -> str:

@@ -1,9 +1,11 @@
 """Bot turns computed in engine processes (HUB_ENGINE_PROCESSES): real child processes on the
 test database, driven over the customer WebSocket like any chat."""
 
+import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import time
 
@@ -11,10 +13,11 @@ import pytest
 from channels.db import database_sync_to_async
 
 from handoff_hub import engine_processes, engine_wire
+from handoff_hub.assistants import actions
 from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 from handoff_hub.engine import get_assistant
 from handoff_hub.models import Conversation, Message
-from tests.hub.conftest import customer, say
+from tests.hub.conftest import ONE, TWO, customer, say
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -111,14 +114,14 @@ class _hub_engine_refuses:
 def _record_requests(monkeypatch) -> list:
     """(carries a tracker, carries a token) of each turn request the hub sends from now on."""
     sent = []
-    real_send = engine_wire.send_frame
+    real_encode = engine_wire.encode
 
-    def recording_send(sock, message):
+    def recording_encode(message):
         if isinstance(message, engine_wire.TurnRequest):
             sent.append((message.turn.tracker_state is not None, message.token is not None))
-        real_send(sock, message)
+        return real_encode(message)
 
-    monkeypatch.setattr(engine_wire, "send_frame", recording_send)
+    monkeypatch.setattr(engine_wire, "encode", recording_encode)
     return sent
 
 
@@ -177,14 +180,65 @@ async def test_an_engine_process_dying_mid_turn_apologises_and_hands_off(engine_
     assert messages[1][0] == "bot" and messages[1][1] != INTERNAL_ERROR_TEXT
 
 
-async def test_stopping_lets_the_turns_an_engine_process_has_finish(engine_process):
+async def test_stopping_lets_the_turns_an_engine_process_has_finish(engine_process, monkeypatch):
+    sent = _record_requests(monkeypatch)
     cust, welcome = await customer()
     await say(cust, "hello", "m-0")
+    while not sent:  # the consumer reads the turn's input first, then sends it
+        await asyncio.sleep(0.005)
     # Stopped at once: the turn just sent is answered and committed before the process ends.
     await database_sync_to_async(engine_process.stop_engine_processes)()
+    assert engine_process.worker_pids() == []
     reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
     assert reply["text"] != INTERNAL_ERROR_TEXT
     await cust.close()
+
+
+@pytest.fixture
+def engine_process_on_versions(hub_settings):
+    """An engine process that sees activations at once (it inherits these settings)."""
+    hub_settings.HUB = {**hub_settings.HUB, "ENGINE_PROCESSES": 1, "ASSISTANT_REFRESH_SECONDS": 0}
+    engine_processes.start_engine_processes(wait=True)
+    yield engine_processes
+    engine_processes.stop_engine_processes()
+
+
+async def test_an_engine_process_runs_the_version_active_in_the_hubs_database(
+    make_version, engine_process_on_versions
+):
+    first = await database_sync_to_async(make_version)(ONE)
+    await database_sync_to_async(actions.activate_version)(first)
+    second = await database_sync_to_async(make_version)(TWO)
+    cust, welcome = await customer()
+    await say(cust, "hello", "c1")
+    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert reply["text"] == ONE  # read from this test's database, not the default one
+
+    await database_sync_to_async(actions.activate_version)(second)
+    await say(cust, "hello again", "c2")
+    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert reply["text"] == TWO
+    stored = await Conversation.objects.aget(public_id=welcome["conversation"])
+    assert stored.assistant_version_id == second.pk
+    assert stored.assistant_fingerprint == second.model_fingerprint
+    await cust.close()
+
+
+async def test_an_engine_that_fails_in_its_process_apologises_hands_off_and_logs_why(
+    make_version, engine_process_on_versions, caplog
+):
+    broken = await database_sync_to_async(make_version)(ONE)
+    await database_sync_to_async(actions.activate_version)(broken)
+    shutil.rmtree(broken.project_path)  # the engine process has not loaded it: it cannot
+    cust, welcome = await customer()
+    await say(cust, "hello", "c1")
+    apology = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert apology["text"] == INTERNAL_ERROR_TEXT
+    await cust.until(lambda f: f["type"] == "status" and f["status"] == "queued")
+    await cust.close()
+    # The engine process's own traceback reaches the hub's log.
+    assert "RemoteEngineError" in caplog.text and "Traceback" in caplog.text
+    assert broken.project_path in caplog.text
 
 
 def _wait_for_new_worker(old_pid: int, timeout: float = 60) -> int:
