@@ -4,7 +4,8 @@ A socket keeps the tracker of the last turn it committed (state and JSON), so th
 does not re-read a tracker that grows with the chat; it is used only while the row's
 `tracker_version`, read under the lock when the message was stored, still matches. A turn the
 row refuses because another one landed first (STALE) is recomputed from the row; one refused
-because a human took the chat (NOT_WITH_BOT) is dropped.
+because a human took the chat (NOT_WITH_BOT) is dropped; one lost with the engine process
+computing it is computed once more.
 """
 
 import asyncio
@@ -24,6 +25,7 @@ from handoff_hub.bot_turns import (
     turn_input_for,
 )
 from handoff_hub.engine_pool import in_engine_thread
+from handoff_hub.engine_processes import EngineProcessEnded
 from handoff_hub.messaging import StoredMessage
 from handoff_hub.status import FINISHED, ConversationStatus
 from handoff_hub.transitions import reopen_conversation
@@ -54,6 +56,7 @@ class SocketTurns:
         if status != ConversationStatus.BOT:
             return
         version = stored.tracker_version
+        retried_lost_turn = False
         for _attempt in range(MAX_ATTEMPTS):
             cached = self.tracker is not None and self.tracker[0] == version
             if cached:
@@ -69,6 +72,13 @@ class SocketTurns:
             try:
                 said, result = await done
             except EngineFailed as failure:
+                if isinstance(failure.__cause__, EngineProcessEnded) and not retried_lost_turn:
+                    # Its engine process died before answering: nothing was committed, so the
+                    # turn runs once more on the replacement (twice would be a message that
+                    # kills the engine, and the customer gets the apology instead).
+                    retried_lost_turn = True
+                    logger.warning("Retrying a turn of %s: %s", turn.sender_id, failure)
+                    continue
                 logger.error(
                     "Bot engine failed on conversation %s",
                     turn.sender_id,
