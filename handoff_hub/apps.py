@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class HubConfig(AppConfig):
@@ -6,3 +7,11 @@ class HubConfig(AppConfig):
     label = "hub"
     verbose_name = "Handoff Hub"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from handoff_hub import hooks
+        from handoff_hub.models import Webhook
+
+        # The group commit keeps a copy of the active webhooks; a change here shows at once.
+        for signal in (post_save, post_delete):
+            signal.connect(hooks.forget_webhooks, sender=Webhook, dispatch_uid=f"webhooks-{signal}")

@@ -49,7 +49,7 @@ class HiddenMessage:
     """A customer-side message the hub stores for the bot on its own; the widget hides it."""
 
     text: str
-    client_id: str
+    client_id: str | None
     data: dict
 
 
@@ -67,6 +67,21 @@ def session_start_message(conversation: Conversation) -> HiddenMessage | None:
         return None
     data = {"event": "session_start", "hidden": True}
     return HiddenMessage(SESSION_START_PAYLOAD, "session-start", data)
+
+
+SILENCE_PAYLOAD = "/silence_timeout"
+
+
+def silence_message(conversation_id: int, client_id: str | None) -> HiddenMessage | None:
+    """What a widget's `silence` frame stores for the bot (its check-in after the customer went
+    quiet), or None when the chat is not with a bot that knows the `silence_timeout` intent."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None or conversation.status != ConversationStatus.BOT:
+        return None
+    if "silence_timeout" not in get_assistant(conversation).domain.intent_names:
+        return None
+    data = {"event": "silence_timeout", "hidden": True}
+    return HiddenMessage(SILENCE_PAYLOAD, client_id, data)
 
 
 STALE = "stale"  # apply_turn's answer when another turn landed first: recompute

@@ -8,7 +8,6 @@ Protocol (JSON frames):
 """
 
 import asyncio
-import dataclasses
 import json
 import logging
 import uuid
@@ -17,18 +16,8 @@ from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
 from handoff_hub import frames, group_commit, lifecycle, listeners, live
-from handoff_hub.bot_turns import (
-    NOT_WITH_BOT,
-    STALE,
-    EngineFailed,
-    commit_bot_failure,
-    read_turn_input,
-    session_start_message,
-    start_turn,
-    turn_input_for,
-)
+from handoff_hub.bot_turns import HiddenMessage, session_start_message, silence_message
 from handoff_hub.customer_actions import rate_conversation
-from handoff_hub.engine_pool import in_engine_thread
 from handoff_hub.messaging import StoredMessage, replay_since, store_incoming
 from handoff_hub.models import Conversation
 from handoff_hub.queue_stats import position_frame
@@ -39,27 +28,17 @@ from handoff_hub.realtime import (
     serve_from,
     watchers_group,
 )
+from handoff_hub.socket_turns import SocketTurns
 from handoff_hub.sockets import HubConsumer
-from handoff_hub.status import FINISHED, ConversationStatus
+from handoff_hub.status import FINISHED
 from handoff_hub.tokens import (
     issue_customer_token,
     read_customer_token,
     verify_customer_identity,
 )
-from handoff_hub.transitions import TransitionError, end_chat_by_customer, reopen_conversation
+from handoff_hub.transitions import TransitionError, end_chat_by_customer
 
 logger = logging.getLogger(__name__)
-SILENCE_PAYLOAD = "/silence_timeout"
-
-
-def _bot_handles_silence(conversation_id: int) -> bool:
-    from handoff_hub.engine import get_assistant
-    from handoff_hub.status import ConversationStatus
-
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None or conversation.status != ConversationStatus.BOT:
-        return False
-    return "silence_timeout" in get_assistant(conversation).domain.intent_names
 
 
 def _standing_of(conversation_id: int) -> tuple[str | None, dict | None]:
@@ -106,13 +85,9 @@ class CustomerConsumer(HubConsumer):
     # layer failed.
     last_seq_sent = 0
     status_sent = ""
-    # (tracker_version, tracker_state, its JSON) after this socket's last committed bot turn:
-    # saves re-reading a tracker that grows with the chat; used only if the row's version
-    # (read under the lock when the message is stored) still matches.
-    tracker: tuple[int, dict, str] | None = None
-    MAX_TURN_ATTEMPTS = 3
 
     async def connect(self) -> None:
+        self.turns = SocketTurns()
         serve_from(asyncio.get_running_loop())
         live.register(self)
         await self.accept()
@@ -207,9 +182,10 @@ class CustomerConsumer(HubConsumer):
         )
         self.last_seq_sent = last_seq
         self.status_sent = conversation.status
-        # A chat this socket just created has no tracker yet: its first turn need not read
-        # the row back (the handoff bench's every chat, one turn in ten of the bot traffic).
-        self.tracker = (conversation.tracker_version, None, None) if created else None
+        if created:  # its first turn need not read the row back
+            self.turns.new_chat(conversation.tracker_version)
+        else:
+            self.turns.forget()
         if not created:  # a new chat has nothing to replay
             await self._replay(last_seq)
             # The welcome's status was read before the socket joined: a change committed in
@@ -249,12 +225,14 @@ class CustomerConsumer(HubConsumer):
     async def _start_session(self, conversation: Conversation) -> None:
         """A new chat the widget opened (`hello` with `start: true`): the bot may speak first."""
         opener = await read_in_thread(session_start_message)(conversation)
-        if opener is None:
-            return
+        if opener is not None:
+            await self._store_hidden_and_answer(conversation, opener)
+
+    async def _store_hidden_and_answer(self, conversation, hidden: HiddenMessage) -> None:
         async with lifecycle.tracked():
-            stored = await self._store(conversation, opener.text, opener.client_id, opener.data)
+            stored = await self._store(conversation, hidden.text, hidden.client_id, hidden.data)
             if stored.created:
-                await self._let_the_bot_answer(stored)
+                await self.turns.answer(conversation, stored)
 
     async def _replay(self, after_seq: int) -> None:
         for message in await read_in_thread(replay_since)(self.conversation.pk, after_seq):
@@ -300,7 +278,7 @@ class CustomerConsumer(HubConsumer):
                 }
             )
             if stored.created or stored.unanswered:
-                await self._let_the_bot_answer(stored)
+                await self.turns.answer(conversation, stored)
 
     async def _store(self, conversation, text, client_id, data) -> StoredMessage:
         try:
@@ -317,65 +295,13 @@ class CustomerConsumer(HubConsumer):
             logger.warning("Could not store a message of %s: %s", conversation.public_id, error)
             raise TryAgain(client_id) from None
 
-    async def _let_the_bot_answer(self, stored: StoredMessage) -> None:
-        """Run the bot's turn off the event loop and commit it, unless a human has the chat."""
-        conversation_id = self.conversation.pk
-        status = stored.status
-        if status in FINISHED:
-            status = (await database_sync_to_async(reopen_conversation)(conversation_id)).status
-            self.tracker = None
-        if status != ConversationStatus.BOT:
-            return
-        version = stored.tracker_version
-        for _attempt in range(self.MAX_TURN_ATTEMPTS):
-            if self.tracker is not None and self.tracker[0] == version:
-                turn = turn_input_for(self.conversation, stored.message, self.tracker[1])
-                turn = dataclasses.replace(turn, tracker_version=version)
-            else:
-                turn = await in_engine_thread(read_turn_input, conversation_id, stored.message)
-                if turn is None:
-                    return
-            cached = self.tracker is not None and self.tracker[0] == version
-            previous = self.tracker[1:] if cached and self.tracker[2] is not None else None
-            done = asyncio.get_running_loop().create_future()
-            start_turn(turn, previous, asyncio.get_running_loop(), done)
-            try:
-                said, result = await done
-            except EngineFailed as failure:
-                logger.error(
-                    "Bot engine failed on conversation %s",
-                    turn.sender_id,
-                    exc_info=failure.__cause__,
-                )
-                await group_commit.submit(
-                    commit_bot_failure, conversation_id, order_key=conversation_id
-                )
-                return
-            if said == NOT_WITH_BOT:
-                self.tracker = None  # the turn was dropped: the cache must not hold it
-                return
-            if said != STALE:
-                self.tracker = (
-                    turn.tracker_version + 1,
-                    result.tracker_state,
-                    result.tracker_json,
-                )
-                return
-            self.tracker = None
-            version = -1  # re-read the tracker another turn moved on
-        logger.warning("Gave up on a bot turn for conversation %s", self.conversation.public_id)
-
     async def on_silence(self, frame: dict) -> None:
         """The customer went quiet: a bot that knows `silence_timeout` may check in."""
         conversation = self._require_conversation()
-        if not await read_in_thread(_bot_handles_silence)(conversation.pk):
-            return
         client_id = frames.optional_str(frame, "client_id", 64)
-        data = {"event": "silence_timeout", "hidden": True}
-        async with lifecycle.tracked():
-            stored = await self._store(conversation, SILENCE_PAYLOAD, client_id, data)
-            if stored.created:
-                await self._let_the_bot_answer(stored)
+        check_in = await read_in_thread(silence_message)(conversation.pk, client_id)
+        if check_in is not None:
+            await self._store_hidden_and_answer(conversation, check_in)
 
     async def on_end(self, frame: dict) -> None:
         conversation = self._require_conversation()

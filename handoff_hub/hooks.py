@@ -1,9 +1,14 @@
 """Domain events for outgoing webhooks: recorded in the transaction, delivered after commit."""
 
+import time
 from collections.abc import Callable
 
 from django.db import connection, transaction
 from django.utils import timezone
+
+# How long the group commit trusts that no webhook is active (another process may add one).
+WEBHOOK_REFRESH_SECONDS = 1.0
+_none_since: float | None = None
 
 # Transition actions and the webhook event each one raises.
 TRANSITION_EVENTS = {
@@ -42,17 +47,34 @@ def emit_on_commit(event: str, payload: dict | Callable[[], dict]) -> None:
 
 
 def _active_webhooks() -> list:
-    """Active webhooks, read once per group commit (one snapshot per transaction)."""
+    """Active webhooks, read once per group commit (one snapshot per transaction).
+
+    Most hubs have none, and a query per batch for that was a twentieth of the writer's time:
+    a batch trusts "none" for up to WEBHOOK_REFRESH_SECONDS (a webhook added in another
+    process gets events that much later; one saved in this process at once). A list that is
+    not empty is read again by every batch, so a deleted webhook never gets a delivery row.
+    """
     from handoff_hub.models import Webhook
     from handoff_hub.write_batch import batch_cache
 
+    global _none_since
     cache = batch_cache()
     if cache is None:
         return list(Webhook.objects.filter(is_active=True))
     if "webhooks" not in cache:
-        # Raw: compiling the queryset cost more than running it, once per batch on the
-        # writer thread.
-        quote = connection.ops.quote_name
-        sql = f"SELECT * FROM {quote(Webhook._meta.db_table)} WHERE {quote('is_active')}"  # noqa: S608
-        cache["webhooks"] = list(Webhook.objects.raw(sql))
+        now = time.monotonic()
+        if _none_since is not None and now - _none_since < WEBHOOK_REFRESH_SECONDS:
+            cache["webhooks"] = []
+        else:
+            # Raw: compiling the queryset cost more than running it, on the writer thread.
+            quote = connection.ops.quote_name
+            sql = f"SELECT * FROM {quote(Webhook._meta.db_table)} WHERE {quote('is_active')}"  # noqa: S608
+            cache["webhooks"] = list(Webhook.objects.raw(sql))
+            _none_since = None if cache["webhooks"] else now
     return cache["webhooks"]
+
+
+def forget_webhooks(**_signal) -> None:
+    """A webhook changed in this process: the next batch reads them again."""
+    global _none_since
+    _none_since = None

@@ -75,7 +75,11 @@ def _placeholders(values) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _locked_rows(ids: list[int]):
+def _fields(model, skip=()) -> tuple:
+    return tuple(field for field in model._meta.concrete_fields if field.name not in skip)
+
+
+def _locked_rows(ids: list[int]) -> list[Conversation]:
     """The conversations' rows, locked in id order, without the large columns (deferred:
     loaded if a job reads them)."""
     quote = connection.ops.quote_name
@@ -86,10 +90,10 @@ def _locked_rows(ids: list[int]):
         f"FROM {quote(Conversation._meta.db_table)} "
         f"WHERE {quote('id')} IN ({_placeholders(ids)}) ORDER BY {quote('id')}{lock}"
     )
-    return Conversation.objects.raw(sql, ids)
+    return _instances(Conversation, _fields(Conversation, _LIGHT_DEFER), sql, ids)
 
 
-def _messages_with_client_ids(pairs: set[tuple[int, str]]):
+def _messages_with_client_ids(pairs: set[tuple[int, str]]) -> list[Message]:
     quote = connection.ops.quote_name
     conversations = sorted({pair[0] for pair in pairs})
     client_ids = sorted({pair[1] for pair in pairs})
@@ -98,7 +102,54 @@ def _messages_with_client_ids(pairs: set[tuple[int, str]]):
         f"WHERE {quote('conversation_id')} IN ({_placeholders(conversations)}) "
         f"AND {quote('client_id')} IN ({_placeholders(client_ids)})"
     )
-    return Message.objects.raw(sql, conversations + client_ids)
+    return _instances(Message, _fields(Message), sql, conversations + client_ids)
+
+
+def _instances(model, fields: tuple, sql: str, params: list) -> list:
+    """Model instances from a query selecting `fields` (in the model's field order).
+
+    What a RawQuerySet does, minus what it repeated for every query: mapping the cursor's
+    columns onto the model and looking up each column's converters (SQLite returns datetimes
+    and JSON as text; PostgreSQL's driver converts them itself).
+    """
+    names, converters = _row_reading(model, fields, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    instances = []
+    for row in rows:
+        if converters:
+            row = list(row)
+            for index, convert in converters:
+                row[index] = convert(row[index])
+        instances.append(model.from_db(connection.alias, names, row))
+    return instances
+
+
+_reading: dict = {}
+
+
+def _row_reading(model, fields: tuple, vendor: str) -> tuple[list[str], list]:
+    key = (model, fields, vendor)
+    known = _reading.get(key)
+    if known is None:
+        converters = []
+        for index, field in enumerate(fields):
+            column = field.get_col(model._meta.db_table)
+            steps = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if steps:
+                converters.append((index, _converter(steps, column)))
+        known = _reading[key] = ([field.attname for field in fields], converters)
+    return known
+
+
+def _converter(steps: list, column):
+    def convert(value):
+        for step in steps:
+            value = step(value, column, connection)
+        return value
+
+    return convert
 
 
 def locked_conversation(conversation_id: int) -> Conversation | None:

@@ -64,12 +64,14 @@ def make_agent(db):
 
 @pytest.fixture(autouse=True)
 def fresh_assistant_lookup():
-    """Every test sees the deployments of its own database, not a cached map of an earlier one."""
-    from handoff_hub import engine
+    """Every test sees the deployments (and webhooks) of its own database, not a cached view
+    of an earlier one."""
+    from handoff_hub import engine, hooks
     from handoff_hub.assistants import registry
 
     registry.forget()
     engine.forget_versions()
+    hooks.forget_webhooks()
     yield
     registry.forget()
     engine.forget_versions()

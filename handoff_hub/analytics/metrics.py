@@ -20,12 +20,11 @@ from handoff_hub.analytics.stats import (
 )
 from handoff_hub.analytics.timelines import RESOLVED, TicketTimeline, ticket_timelines
 from handoff_hub.assistants.models import AssistantVersion
+from handoff_hub.bot_turns import SILENCE_PAYLOAD  # the hub's check-in is no user message
 from handoff_hub.models import Conversation, HandoffTicket, Message, Queue
 from handoff_hub.presenters import agent_name
 from handoff_hub.status import HandoffReason, Sender
 
-# The hub's own check-in after customer silence (consumers.SILENCE_PAYLOAD) is no user message.
-SILENCE_PAYLOAD = "/silence_timeout"
 TOP_INTENTS = 10
 NO_VERSION_LABEL = "HUB_ASSISTANT_PATH (no version)"
 

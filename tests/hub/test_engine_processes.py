@@ -159,7 +159,9 @@ async def test_a_replaced_engine_process_is_sent_the_tracker_it_no_longer_holds(
     assert got == want
 
 
-async def test_an_engine_process_dying_mid_turn_apologises_and_hands_off(engine_process):
+async def test_a_turn_lost_with_its_engine_process_is_computed_again_by_the_replacement(
+    engine_process,
+):
     cust, welcome = await customer()
     pid = engine_process.worker_pids()[0]
     os.kill(pid, signal.SIGSTOP)  # the turn is sent and waits in a process that never answers
@@ -168,12 +170,34 @@ async def test_an_engine_process_dying_mid_turn_apologises_and_hands_off(engine_
         await cust.quiet(0.3)
     finally:
         os.kill(pid, signal.SIGKILL)
-    apology = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot", timeout=60)
+    assert reply["text"] != INTERNAL_ERROR_TEXT
+    assert engine_process.worker_pids()[0] != pid
+    await cust.close()
+    messages, _ = await database_sync_to_async(_transcript)(welcome["conversation"])
+    assert [sender for sender, _ in messages].count("customer") == 1
+
+
+async def test_a_turn_that_loses_two_engine_processes_apologises_and_hands_off(engine_process):
+    cust, welcome = await customer()
+    pid = engine_process.worker_pids()[0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await say(cust, "hello", "m-0")
+        await cust.quiet(0.3)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    # The retry goes to the replacement: it dies too before answering.
+    replacement = await database_sync_to_async(_wait_for_new_worker)(pid, ready=False)
+    os.kill(replacement, signal.SIGKILL)
+    apology = await cust.until(
+        lambda f: f["type"] == "message" and f["sender"] == "bot", timeout=60
+    )
     assert apology["text"] == INTERNAL_ERROR_TEXT
     await cust.until(lambda f: f["type"] == "status" and f["status"] == "queued")
     await cust.close()
-    # The replacement answers the next chat.
-    await database_sync_to_async(_wait_for_new_worker)(pid)
+    # A third process answers the next chat.
+    await database_sync_to_async(_wait_for_new_worker)(replacement)
     public_id = await _talk(["hello"])
     messages, _ = await database_sync_to_async(_transcript)(public_id)
     assert messages[0] == ("customer", "hello")
@@ -241,13 +265,14 @@ async def test_an_engine_that_fails_in_its_process_apologises_hands_off_and_logs
     assert broken.project_path in caplog.text
 
 
-def _wait_for_new_worker(old_pid: int, timeout: float = 60) -> int:
+def _wait_for_new_worker(old_pid: int, timeout: float = 60, ready: bool = True) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         processes = engine_processes.start_engine_processes(wait=False)
-        pid = processes[0].process.pid
-        if pid != old_pid:
-            processes[0].wait_ready(timeout)
-            return pid
-        time.sleep(0.05)
+        process = processes[0].process
+        if process is not None and process.pid != old_pid:
+            if ready:
+                processes[0].wait_ready(timeout)
+            return process.pid
+        time.sleep(0.01)
     raise AssertionError("the engine process was not replaced")

@@ -1,5 +1,6 @@
 """Outgoing webhooks against a real local HTTP receiver: signing, headers, retries, giving up."""
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -122,3 +123,21 @@ def test_delivery_gives_up_after_max_attempts(fast_retries):
     time.sleep(0.3)
     assert len(receiver.requests) == 3
     receiver.close()
+
+
+def test_a_webhook_saved_right_after_a_batch_saw_none_gets_the_next_event():
+    """The group commit trusts "no webhooks" for a second; saving one here must end that."""
+    from handoff_hub import group_commit
+    from handoff_hub.messaging import store_incoming
+
+    async def store(text: str, client_id: str) -> None:
+        await group_commit.submit(store_incoming, conversation.pk, text, client_id, None)
+
+    conversation = Conversation.objects.create()
+    asyncio.run(store("before", "c-1"))
+    assert not WebhookDelivery.objects.exists()  # and the writer now believes there are none
+    hook = Webhook.objects.create(url="http://127.0.0.1:9/", secret="k", events=["message.created"])
+    asyncio.run(store("after", "c-2"))
+    delivery = WebhookDelivery.objects.get(webhook=hook)
+    assert delivery.event == "message.created"
+    assert delivery.payload["text"] == "after"

@@ -1,0 +1,99 @@
+"""The bot's turns for one customer socket: the message is stored, now the bot answers.
+
+A socket keeps the tracker of the last turn it committed (state and JSON), so the next turn
+does not re-read a tracker that grows with the chat; it is used only while the row's
+`tracker_version`, read under the lock when the message was stored, still matches. A turn the
+row refuses because another one landed first (STALE) is recomputed from the row; one refused
+because a human took the chat (NOT_WITH_BOT) is dropped; one lost with the engine process
+computing it is computed once more.
+"""
+
+import asyncio
+import dataclasses
+import logging
+
+from channels.db import database_sync_to_async
+
+from handoff_hub import group_commit
+from handoff_hub.bot_turns import (
+    NOT_WITH_BOT,
+    STALE,
+    EngineFailed,
+    commit_bot_failure,
+    read_turn_input,
+    start_turn,
+    turn_input_for,
+)
+from handoff_hub.engine_pool import in_engine_thread
+from handoff_hub.engine_processes import EngineProcessEnded
+from handoff_hub.messaging import StoredMessage
+from handoff_hub.status import FINISHED, ConversationStatus
+from handoff_hub.transitions import reopen_conversation
+
+logger = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+
+
+class SocketTurns:
+    def __init__(self):
+        # (tracker_version, tracker_state, its JSON) after this socket's last committed turn.
+        self.tracker: tuple[int, dict | None, str | None] | None = None
+
+    def new_chat(self, tracker_version: int) -> None:
+        """A chat this socket just created has no tracker yet: its first turn reads no row."""
+        self.tracker = (tracker_version, None, None)
+
+    def forget(self) -> None:
+        self.tracker = None
+
+    async def answer(self, conversation, stored: StoredMessage) -> None:
+        """Run the bot's turn off the event loop and commit it, unless a human has the chat."""
+        conversation_id = conversation.pk
+        status = stored.status
+        if status in FINISHED:
+            status = (await database_sync_to_async(reopen_conversation)(conversation_id)).status
+            self.tracker = None
+        if status != ConversationStatus.BOT:
+            return
+        version = stored.tracker_version
+        retried_lost_turn = False
+        for _attempt in range(MAX_ATTEMPTS):
+            cached = self.tracker is not None and self.tracker[0] == version
+            if cached:
+                turn = turn_input_for(conversation, stored.message, self.tracker[1])
+                turn = dataclasses.replace(turn, tracker_version=version)
+            else:
+                turn = await in_engine_thread(read_turn_input, conversation_id, stored.message)
+                if turn is None:
+                    return
+            previous = self.tracker[1:] if cached and self.tracker[2] is not None else None
+            done = asyncio.get_running_loop().create_future()
+            start_turn(turn, previous, asyncio.get_running_loop(), done)
+            try:
+                said, result = await done
+            except EngineFailed as failure:
+                if isinstance(failure.__cause__, EngineProcessEnded) and not retried_lost_turn:
+                    # Its engine process died before answering: nothing was committed, so the
+                    # turn runs once more on the replacement (twice would be a message that
+                    # kills the engine, and the customer gets the apology instead).
+                    retried_lost_turn = True
+                    logger.warning("Retrying a turn of %s: %s", turn.sender_id, failure)
+                    continue
+                logger.error(
+                    "Bot engine failed on conversation %s",
+                    turn.sender_id,
+                    exc_info=failure.__cause__,
+                )
+                await group_commit.submit(
+                    commit_bot_failure, conversation_id, order_key=conversation_id
+                )
+                return
+            if said == NOT_WITH_BOT:
+                self.tracker = None  # the turn was dropped: the cache must not hold it
+                return
+            if said != STALE:
+                self.tracker = (turn.tracker_version + 1, result.tracker_state, result.tracker_json)
+                return
+            self.tracker = None
+            version = -1  # re-read the tracker another turn moved on
+        logger.warning("Gave up on a bot turn for conversation %s", conversation.public_id)
