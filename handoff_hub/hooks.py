@@ -63,7 +63,8 @@ def _active_webhooks() -> list:
         return list(Webhook.objects.filter(is_active=True))
     if "webhooks" not in cache:
         now = time.monotonic()
-        if _none_since is not None and now - _none_since < WEBHOOK_REFRESH_SECONDS:
+        since = _none_since  # one read: another thread may reset it meanwhile
+        if since is not None and now - since < WEBHOOK_REFRESH_SECONDS:
             cache["webhooks"] = []
         else:
             # Raw: compiling the queryset cost more than running it, on the writer thread.

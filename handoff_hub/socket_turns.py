@@ -57,7 +57,8 @@ class SocketTurns:
             return
         version = stored.tracker_version
         retried_lost_turn = False
-        for _attempt in range(MAX_ATTEMPTS):
+        # One more pass than MAX_ATTEMPTS for the retry of a turn lost with its process.
+        for _attempt in range(MAX_ATTEMPTS + 1):
             cached = self.tracker is not None and self.tracker[0] == version
             if cached:
                 turn = turn_input_for(conversation, stored.message, self.tracker[1])
