@@ -13,5 +13,5 @@ class HubConfig(AppConfig):
         from handoff_hub.models import Webhook
 
         # The group commit keeps a copy of the active webhooks; a change here shows at once.
-        for signal in (post_save, post_delete):
-            signal.connect(hooks.forget_webhooks, sender=Webhook, dispatch_uid=f"webhooks-{signal}")
+        post_save.connect(hooks.forget_webhooks, sender=Webhook, dispatch_uid="webhook-saved")
+        post_delete.connect(hooks.forget_webhooks, sender=Webhook, dispatch_uid="webhook-deleted")

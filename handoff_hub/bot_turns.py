@@ -138,25 +138,32 @@ def compute_encoded_turn(turn: TurnInput, previous: tuple[dict, str] | None):
     return result
 
 
+def extends(before: dict | None, state: dict, appended: list) -> bool:
+    """Is `state` the tracker `before` (None: a new chat) plus the `appended` events, and
+    nothing else? The engine's turns are (Assistant.handle); this says when one can be
+    written, or sent, as its new events alone."""
+    before = before or {}
+    return (
+        set(state) == {"sender_id", "events"}
+        and set(before) <= {"sender_id", "events"}
+        and before.get("sender_id", state["sender_id"]) == state["sender_id"]
+        and len(state["events"]) == len(before.get("events") or []) + len(appended)
+    )
+
+
 def encode_tracker(
     state: dict, previous: tuple[dict, str] | None, appended=None, appended_json=None
 ) -> str:
     """The tracker as JSON; when it is `previous` (state, its JSON) plus the `appended`
     events, only those are encoded (or `appended_json`, their JSON without the brackets, is
     used as is) — a turn no longer costs the length of the chat."""
-    if previous is not None and appended is not None and set(state) == {"sender_id", "events"}:
+    if previous is not None and appended is not None:
         before, text = previous
-        old, new = before.get("events") or [], state["events"]
-        if (
-            set(before) == {"sender_id", "events"}
-            and before["sender_id"] == state["sender_id"]
-            and len(new) == len(old) + len(appended)
-            and text.endswith("]}")
-        ):
+        if "events" in before and extends(before, state, appended) and text.endswith("]}"):
             added = json.dumps(appended)[1:-1] if appended_json is None else appended_json
             if not added:
                 return text
-            return text[:-2] + (", " if old else "") + added + "]}"
+            return text[:-2] + (", " if before["events"] else "") + added + "]}"
     return json.dumps(state)
 
 

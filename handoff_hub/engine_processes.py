@@ -192,9 +192,15 @@ class EngineProcess:
 
     def _send_locked(self, request: engine_wire.TurnRequest) -> None:
         try:
+            frame = engine_wire.encode(request)
+        except Exception as error:  # not the process's fault: no retry would help
+            entry = self.pending.pop(request.request_id, None)
+            if entry is not None:
+                fail_turn(entry.loop, entry.future, error)
+            return
+        try:
             if self.sock is None:  # a replacement failed to start: try again now
                 self._spawn()
-            frame = engine_wire.encode(request)
             if self.backlog:  # keep the order: behind what already waits
                 self.backlog.append(frame)
                 return
@@ -202,7 +208,7 @@ class EngineProcess:
             if sent < len(frame):  # the worker is behind: never block the event loop on it
                 self.backlog.append(frame[sent:])
                 self.backlog_ready.notify()
-        except Exception as error:  # the process is gone (its reader replaces it), or worse
+        except Exception as error:  # the process is gone (its reader replaces it)
             entry = self.pending.pop(request.request_id, None)
             if entry is not None:
                 fail_turn(entry.loop, entry.future, EngineProcessEnded(str(error)))
@@ -247,7 +253,8 @@ class EngineProcess:
         if isinstance(reply, engine_wire.Ready):
             self.ready.set()
             return
-        entry = self.pending.pop(reply.request_id, None)
+        with self.lock:  # a shutdown may fail what is left at the same time
+            entry = self.pending.pop(reply.request_id, None)
         if entry is None:
             return
         if isinstance(reply, engine_wire.NeedState):  # it no longer holds that tracker

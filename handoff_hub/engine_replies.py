@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, replace
 
 from bot_engine import TurnResult
+from handoff_hub.bot_turns import encode_tracker, extends
+from handoff_hub.engine import LoadedAssistant
 from handoff_hub.engine_wire import WorkerState
 
 
@@ -30,13 +32,7 @@ class TurnReply:
 def reply_for(request_id: int, token: str | None, turn_state: dict | None, result) -> TurnReply:
     """The worker's answer for a computed turn (`result` of bot_turns.compute_turn)."""
     new, appended = result.tracker_state, result.events
-    base = turn_state or {}
-    plain = (
-        set(new) == {"sender_id", "events"}
-        and set(base) <= {"sender_id", "events"}
-        and base.get("sender_id", new["sender_id"]) == new["sender_id"]
-        and len(new["events"]) == len(base.get("events") or []) + len(appended)
-    )
+    plain = extends(turn_state, new, appended)
     loaded = result.assistant_version
     return TurnReply(
         request_id=request_id,
@@ -55,9 +51,6 @@ def reply_for(request_id: int, token: str | None, turn_state: dict | None, resul
 def result_from(reply: TurnReply, turn, previous: tuple[dict, str] | None) -> TurnResult:
     """The TurnResult the hub commits, rebuilt from `reply` to `turn`, whose input state is
     `previous[0]` when the consumer passed its (state, JSON) for it."""
-    from handoff_hub.bot_turns import encode_tracker
-    from handoff_hub.engine import LoadedAssistant
-
     result = reply.result
     if reply.state is not None:
         state = WorkerState(reply.state)

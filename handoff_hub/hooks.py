@@ -8,7 +8,8 @@ from django.utils import timezone
 
 # How long the group commit trusts that no webhook is active (another process may add one).
 WEBHOOK_REFRESH_SECONDS = 1.0
-_none_since: float | None = None
+_changes = 0  # webhook changes seen in this process
+_none_seen: tuple[int, float] | None = None  # (changes, when) of a read that found none
 
 # Transition actions and the webhook event each one raises.
 TRANSITION_EVENTS = {
@@ -51,31 +52,38 @@ def _active_webhooks() -> list:
 
     Most hubs have none, and a query per batch for that was a twentieth of the writer's time:
     a batch trusts "none" for up to WEBHOOK_REFRESH_SECONDS (a webhook added in another
-    process gets events that much later; one saved in this process at once). A list that is
-    not empty is read again by every batch, so a deleted webhook never gets a delivery row.
+    process gets events that much later; one saved in this process once it commits). A list
+    that is not empty is read again by every batch, so a deleted webhook never gets a delivery.
     """
     from handoff_hub.models import Webhook
     from handoff_hub.write_batch import batch_cache
 
-    global _none_since
+    global _none_seen
     cache = batch_cache()
     if cache is None:
         return list(Webhook.objects.filter(is_active=True))
     if "webhooks" not in cache:
-        now = time.monotonic()
-        since = _none_since  # one read: another thread may reset it meanwhile
-        if since is not None and now - since < WEBHOOK_REFRESH_SECONDS:
+        # The change count is taken before the read: a change during it voids what it saw.
+        changes, now, seen = _changes, time.monotonic(), _none_seen
+        if seen is not None and seen[0] == changes and now - seen[1] < WEBHOOK_REFRESH_SECONDS:
             cache["webhooks"] = []
         else:
             # Raw: compiling the queryset cost more than running it, on the writer thread.
             quote = connection.ops.quote_name
             sql = f"SELECT * FROM {quote(Webhook._meta.db_table)} WHERE {quote('is_active')}"  # noqa: S608
             cache["webhooks"] = list(Webhook.objects.raw(sql))
-            _none_since = None if cache["webhooks"] else now
+            _none_seen = None if cache["webhooks"] else (changes, now)
     return cache["webhooks"]
 
 
 def forget_webhooks(**_signal) -> None:
-    """A webhook changed in this process: the next batch reads them again."""
-    global _none_since
-    _none_since = None
+    """A webhook changed in this process: batches read them again — now, and once more when
+    the change commits (a batch in between could not see it yet)."""
+    webhooks_changed()
+    transaction.on_commit(webhooks_changed)
+
+
+def webhooks_changed() -> None:
+    """The next batch reads the active webhooks again."""
+    global _changes
+    _changes += 1

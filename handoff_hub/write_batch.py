@@ -10,6 +10,7 @@ falls back to the plain one-row query, so the rest of the hub is unchanged.
 """
 
 import contextlib
+import functools
 import threading
 
 from django.db import connection
@@ -75,6 +76,7 @@ def _placeholders(values) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+@functools.cache
 def _fields(model, skip=()) -> tuple:
     return tuple(field for field in model._meta.concrete_fields if field.name not in skip)
 

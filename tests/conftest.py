@@ -71,7 +71,7 @@ def fresh_assistant_lookup():
 
     registry.forget()
     engine.forget_versions()
-    hooks.forget_webhooks()
+    hooks.webhooks_changed()
     yield
     registry.forget()
     engine.forget_versions()

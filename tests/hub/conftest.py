@@ -128,3 +128,27 @@ def make_version(hub_settings, tmp_path):
         return version
 
     return make
+
+
+async def a_chat_switches_version_on_activation(make_version) -> None:
+    """Version one answers a chat; once version two is activated, it answers the chat's next
+    turn, and the row records which version said it."""
+    from handoff_hub.assistants import actions
+    from handoff_hub.models import Conversation
+
+    first = await database_sync_to_async(make_version)(ONE)
+    await database_sync_to_async(actions.activate_version)(first)
+    second = await database_sync_to_async(make_version)(TWO)
+    cust, welcome = await customer()
+    await say(cust, "hello", "c1")
+    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert reply["text"] == ONE
+
+    await database_sync_to_async(actions.activate_version)(second)
+    await say(cust, "hello again", "c2")
+    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
+    assert reply["text"] == TWO
+    stored = await Conversation.objects.aget(public_id=welcome["conversation"])
+    assert stored.assistant_version_id == second.pk
+    assert stored.assistant_fingerprint == second.model_fingerprint
+    await cust.close()

@@ -22,7 +22,7 @@ from handoff_hub.assistants.models import (
 )
 from handoff_hub.customer_actions import receive_customer_message
 from handoff_hub.models import Conversation
-from tests.hub.conftest import ONE, TWO, customer, say
+from tests.hub.conftest import ONE, TWO, a_chat_switches_version_on_activation, say
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,22 +34,7 @@ def greet(conversation: Conversation) -> str:
 
 
 async def test_activating_a_version_switches_a_running_chat_on_its_next_turn(make_version):
-    first, second = await database_sync_to_async(make_version)(ONE), None
-    await database_sync_to_async(actions.activate_version)(first)
-    second = await database_sync_to_async(make_version)(TWO)
-    cust, welcome = await customer()
-    await say(cust, "hello", "c1")
-    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
-    assert reply["text"] == ONE
-
-    await database_sync_to_async(actions.activate_version)(second)
-    await say(cust, "hello again", "c2")
-    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
-    assert reply["text"] == TWO
-    stored = await Conversation.objects.aget(public_id=welcome["conversation"])
-    assert stored.assistant_version_id == second.pk
-    assert stored.assistant_fingerprint == second.model_fingerprint
-    await cust.close()
+    await a_chat_switches_version_on_activation(make_version)
 
 
 def test_a_turn_in_flight_finishes_on_the_version_it_started_with(make_version, monkeypatch):

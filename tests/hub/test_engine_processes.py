@@ -17,7 +17,7 @@ from handoff_hub.assistants import actions
 from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 from handoff_hub.engine import get_assistant
 from handoff_hub.models import Conversation, Message
-from tests.hub.conftest import ONE, TWO, customer, say
+from tests.hub.conftest import ONE, a_chat_switches_version_on_activation, customer, say
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -230,22 +230,8 @@ def engine_process_on_versions(hub_settings):
 async def test_an_engine_process_runs_the_version_active_in_the_hubs_database(
     make_version, engine_process_on_versions
 ):
-    first = await database_sync_to_async(make_version)(ONE)
-    await database_sync_to_async(actions.activate_version)(first)
-    second = await database_sync_to_async(make_version)(TWO)
-    cust, welcome = await customer()
-    await say(cust, "hello", "c1")
-    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
-    assert reply["text"] == ONE  # read from this test's database, not the default one
-
-    await database_sync_to_async(actions.activate_version)(second)
-    await say(cust, "hello again", "c2")
-    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
-    assert reply["text"] == TWO
-    stored = await Conversation.objects.aget(public_id=welcome["conversation"])
-    assert stored.assistant_version_id == second.pk
-    assert stored.assistant_fingerprint == second.model_fingerprint
-    await cust.close()
+    # Version one is found in this test's database, not the default one.
+    await a_chat_switches_version_on_activation(make_version)
 
 
 async def test_an_engine_that_fails_in_its_process_apologises_hands_off_and_logs_why(

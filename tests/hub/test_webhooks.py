@@ -9,7 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from handoff_hub.messaging import lock_conversation
 from handoff_hub.models import Conversation, Webhook, WebhookDelivery
@@ -125,10 +125,12 @@ def test_delivery_gives_up_after_max_attempts(fast_retries):
     receiver.close()
 
 
-def test_a_webhook_saved_right_after_a_batch_saw_none_gets_the_next_event():
-    """The group commit trusts "no webhooks" for a second; saving one here must end that."""
-    from handoff_hub import group_commit
+def test_a_webhook_saved_right_after_a_batch_saw_none_gets_the_next_event(monkeypatch):
+    """The group commit trusts "no webhooks" for a while; saving one here must end that."""
+    from handoff_hub import group_commit, hooks
     from handoff_hub.messaging import store_incoming
+
+    monkeypatch.setattr(hooks, "WEBHOOK_REFRESH_SECONDS", 60)  # however slow the machine
 
     async def store(text: str, client_id: str) -> None:
         await group_commit.submit(store_incoming, conversation.pk, text, client_id, None)
@@ -140,4 +142,29 @@ def test_a_webhook_saved_right_after_a_batch_saw_none_gets_the_next_event():
     asyncio.run(store("after", "c-2"))
     delivery = WebhookDelivery.objects.get(webhook=hook)
     assert delivery.event == "message.created"
+    assert delivery.payload["text"] == "after"
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite", reason="SQLite's writer would wait for the open transaction"
+)
+def test_a_webhook_saved_in_a_transaction_counts_once_that_commits(monkeypatch):
+    """A batch between the save and its commit cannot see the webhook and notes "none";
+    the commit must void that."""
+    from handoff_hub import group_commit, hooks
+    from handoff_hub.messaging import store_incoming
+
+    monkeypatch.setattr(hooks, "WEBHOOK_REFRESH_SECONDS", 60)
+
+    async def store(text: str, client_id: str) -> None:
+        await group_commit.submit(store_incoming, conversation.pk, text, client_id, None)
+
+    conversation = Conversation.objects.create()
+    with transaction.atomic():
+        hook = Webhook.objects.create(
+            url="http://127.0.0.1:9/", secret="k", events=["message.created"]
+        )
+        asyncio.run(store("meanwhile", "c-1"))  # the writer's own transaction sees no webhook
+    asyncio.run(store("after", "c-2"))
+    delivery = WebhookDelivery.objects.get(webhook=hook)
     assert delivery.payload["text"] == "after"
