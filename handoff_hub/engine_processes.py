@@ -47,7 +47,15 @@ class RemoteEngineError(Exception):
 
 
 class EngineProcessEnded(Exception):
-    """The engine process computing a turn ended (or could not start) before it answered."""
+    """The engine process computing a turn ended (or could not start) before it answered.
+
+    `action_ran` names the custom action the turn had started, if any: such a turn is not
+    computed again, since the action may already have acted (cancelled an order, say).
+    """
+
+    def __init__(self, reason: str, action_ran: str | None = None):
+        super().__init__(reason if action_ran is None else f"{reason}, during {action_ran}")
+        self.action_ran = action_ran
 
 
 def enabled() -> bool:
@@ -104,6 +112,7 @@ class _Pending:
     previous: tuple | None  # the consumer's (state, JSON) of the turn's input, if it had it
     loop: object  # asyncio.AbstractEventLoop
     future: object  # asyncio.Future of `loop`
+    action_ran: str | None = None  # the custom action the worker said it started
 
 
 class EngineProcess:
@@ -201,17 +210,25 @@ class EngineProcess:
         try:
             if self.sock is None:  # a replacement failed to start: try again now
                 self._spawn()
-            if self.backlog:  # keep the order: behind what already waits
-                self.backlog.append(frame)
-                return
-            sent = _send_without_blocking(self.sock, frame)
-            if sent < len(frame):  # the worker is behind: never block the event loop on it
-                self.backlog.append(frame[sent:])
-                self.backlog_ready.notify()
-        except Exception as error:  # the process is gone (its reader replaces it)
+        except Exception as error:  # still none: no reader will answer for this turn
             entry = self.pending.pop(request.request_id, None)
             if entry is not None:
                 fail_turn(entry.loop, entry.future, EngineProcessEnded(str(error)))
+            return
+        if self.backlog:  # keep the order: behind what already waits
+            self.backlog.append(frame)
+            return
+        try:
+            sent = _send_without_blocking(self.sock, frame)
+        except OSError:
+            # The process is gone and its reader may not have noticed yet: the turn stays
+            # pending, and the reader (woken by the shutdown) fails it with the others, so
+            # that a retry goes to the replacement, not to this dead socket again.
+            _shut_for_reading_and_writing(self.sock)
+            return
+        if sent < len(frame):  # the worker is behind: never block the event loop on it
+            self.backlog.append(frame[sent:])
+            self.backlog_ready.notify()
 
     def _write_backlog(self) -> None:
         while True:
@@ -252,6 +269,12 @@ class EngineProcess:
     def _on_reply(self, reply) -> None:
         if isinstance(reply, engine_wire.Ready):
             self.ready.set()
+            return
+        if isinstance(reply, engine_wire.ActionStarted):
+            with self.lock:
+                entry = self.pending.get(reply.request_id)
+                if entry is not None:
+                    self.pending[reply.request_id] = replace(entry, action_ran=reply.action)
             return
         with self.lock:  # a shutdown may fail what is left at the same time
             entry = self.pending.pop(reply.request_id, None)
@@ -294,7 +317,7 @@ class EngineProcess:
             logger.exception("Could not start a new engine process %s", self.index)
         finally:
             for entry in lost.values():
-                fail_turn(entry.loop, entry.future, EngineProcessEnded(reason))
+                fail_turn(entry.loop, entry.future, EngineProcessEnded(reason, entry.action_ran))
         if not self.stopping:
             logger.error(
                 "Engine process %s ended (exit code %s, %s); %d turn(s) failed; replaced",
@@ -316,6 +339,13 @@ def _send_without_blocking(sock: socket.socket, frame: bytes) -> int:
         return sock.send(frame, socket.MSG_DONTWAIT)
     except BlockingIOError:
         return 0
+
+
+def _shut_for_reading_and_writing(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _shut_for_writing(sock: socket.socket) -> None:

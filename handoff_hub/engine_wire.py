@@ -78,6 +78,15 @@ class NeedState:
 
 
 @dataclass(frozen=True)
+class ActionStarted:
+    """The turn is about to run a custom action (sent before the action starts): if the
+    process dies now, the action may have done something, so the turn is not computed again."""
+
+    request_id: int
+    action: str
+
+
+@dataclass(frozen=True)
 class TurnFailed:
     request_id: int
     error: str  # the engine's traceback, formatted in the worker

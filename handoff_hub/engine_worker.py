@@ -97,6 +97,9 @@ class EngineWorker:
             frame = engine_wire.encode(
                 engine_wire.TurnFailed(request.request_id, traceback.format_exc())
             )
+        self._send(frame)
+
+    def _send(self, frame: bytes) -> None:
         with self.send_lock:
             try:
                 self.sock.sendall(frame)
@@ -112,7 +115,17 @@ class EngineWorker:
             if state is None:
                 return engine_wire.NeedState(request.request_id)
             turn = replace(turn, tracker_state=state)
-        result = self.in_connection(self.compute_turn, (turn,))
+        from bot_engine.actions import outside_effects
+
+        announced = []
+
+        def action_starts(action: str) -> None:
+            if not announced:  # the hub needs to hear it once per turn, before the first
+                announced.append(action)
+                self._send(engine_wire.encode(engine_wire.ActionStarted(request.request_id, action)))
+
+        with outside_effects.watched(action_starts):
+            result = self.in_connection(self.compute_turn, (turn,))
         if result.handoff is not None or result.hangup:
             # The chat leaves the bot: when it comes back it starts from the stored tracker.
             self.trackers.drop(turn.conversation_id)

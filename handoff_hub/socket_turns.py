@@ -5,7 +5,7 @@ does not re-read a tracker that grows with the chat; it is used only while the r
 `tracker_version`, read under the lock when the message was stored, still matches. A turn the
 row refuses because another one landed first (STALE) is recomputed from the row; one refused
 because a human took the chat (NOT_WITH_BOT) is dropped; one lost with the engine process
-computing it is computed once more.
+computing it is computed once more, unless it had started a custom action.
 """
 
 import asyncio
@@ -73,10 +73,16 @@ class SocketTurns:
             try:
                 said, result = await done
             except EngineFailed as failure:
-                if isinstance(failure.__cause__, EngineProcessEnded) and not retried_lost_turn:
+                lost = failure.__cause__
+                if (
+                    isinstance(lost, EngineProcessEnded)
+                    and lost.action_ran is None
+                    and not retried_lost_turn
+                ):
                     # Its engine process died before answering: nothing was committed, so the
                     # turn runs once more on the replacement (twice would be a message that
-                    # kills the engine, and the customer gets the apology instead).
+                    # kills the engine, and the customer gets the apology instead). Not after
+                    # a custom action started: running it again could repeat what it did.
                     retried_lost_turn = True
                     logger.warning("Retrying a turn of %s: %s", turn.sender_id, failure)
                     continue

@@ -8,6 +8,7 @@ class ActionCheckOrder:
     def run(self, dispatcher, tracker, domain): ...; return [SlotSet-like dicts]
 """
 
+from bot_engine.actions import outside_effects
 from bot_engine.actions.base import ActionContext, ActionFailed
 from bot_engine.dialogue import events as ev
 
@@ -66,6 +67,7 @@ class PythonAction:
 
     def run(self, context: ActionContext) -> list[dict]:
         dispatcher = Dispatcher()
+        outside_effects.about_to_run(self.name)
         try:
             returned = self.cls().run(
                 dispatcher, TrackerView(context.tracker), context.assistant.domain.as_rasa_dict()

@@ -9,6 +9,7 @@ import json
 import urllib.error
 import urllib.request
 
+from bot_engine.actions import outside_effects
 from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
 from bot_engine.dialogue import events as ev
 from bot_engine.dialogue.events import KNOWN_EVENTS
@@ -40,6 +41,7 @@ class RemoteAction:
         }
         if self.name in domain.actions_sending_domain:
             body["domain"] = domain.as_rasa_dict()
+        outside_effects.about_to_run(self.name)
         try:
             reply = self._post(body)
         except _DomainRequested:

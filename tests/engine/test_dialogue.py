@@ -159,6 +159,24 @@ def test_in_process_custom_action_reads_tracker_and_sets_slots(shop):
     assert chat.tracker().slots["vip"] is True
 
 
+def test_a_turn_announces_its_custom_action_before_running_it(shop):
+    from bot_engine.actions import outside_effects
+
+    announced = []
+    chat = Chat(shop)
+    with outside_effects.watched(announced.append):
+        chat.say("what does the backpack cost")
+        assert announced == []  # responses only: nothing outside the chat was touched
+        chat.say("bye")
+    assert announced == ["action_lookup_vip"]
+    assert chat.texts() == ["Checking backpack", "Bye backpack"]
+    unwatched = Chat(shop, "unwatched")
+    unwatched.say("what does the backpack cost")
+    unwatched.say("bye")
+    assert unwatched.texts()[0] == "Checking backpack"
+    assert announced == ["action_lookup_vip"]  # the notice ended with the `with`
+
+
 def test_restart_intent_utters_and_resets_slots(shop):
     chat = Chat(shop)
     chat.say("how much is the tent?")

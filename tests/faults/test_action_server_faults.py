@@ -117,3 +117,51 @@ async def test_dead_action_server_gets_the_internal_error_answer(settings, tmp_p
     await say(chat, "hello", "dead-2")
     assert (await chat.until(bot_said))["text"] == "Hello!"
     await chat.close()
+
+
+async def test_a_turn_lost_after_its_custom_action_started_is_not_computed_again(
+    settings, tmp_path, slow_action_server, monkeypatch
+):
+    """The engine process dies while the action server works on the turn's action: running
+    the turn again could repeat what the action did, so the customer gets the apology."""
+    import signal
+
+    from handoff_hub import engine_processes, engine_wire
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+
+    project = project_with_endpoint(tmp_path, slow_action_server)
+    (project / "endpoints.yml").write_text(
+        f"action_endpoint:\n  url: {slow_action_server}/webhook\n  timeout: 60\n"
+    )
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": True,
+        "ENGINE_PROCESSES": 1,
+    }
+    requests = []
+    real_encode = engine_wire.encode
+
+    def recording_encode(message):
+        if isinstance(message, engine_wire.TurnRequest):
+            requests.append(message.request_id)
+        return real_encode(message)
+
+    monkeypatch.setattr(engine_wire, "encode", recording_encode)
+    (process,) = await asyncio.to_thread(engine_processes.start_engine_processes)
+    try:
+        chat, _ = await customer()
+        await say(chat, "what's the weather like?", "weather-1")
+        deadline = time.monotonic() + 30
+        while not any(entry.action_ran for entry in list(process.pending.values())):
+            assert time.monotonic() < deadline, "the action server was never called"
+            await asyncio.sleep(0.01)
+        os.kill(process.process.pid, signal.SIGKILL)
+        apology = await chat.until(bot_said, timeout=30)
+        assert apology["text"] == INTERNAL_ERROR_TEXT
+        await chat.until(lambda f: f["type"] == "status" and f["status"] == "queued")
+        assert len(requests) == 1, "the turn was sent again after its action had started"
+        await chat.close()
+    finally:
+        await asyncio.to_thread(engine_processes.stop_engine_processes)

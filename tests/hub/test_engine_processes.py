@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 
 import pytest
@@ -176,6 +177,35 @@ async def test_a_turn_lost_with_its_engine_process_is_computed_again_by_the_repl
     await cust.close()
     messages, _ = await database_sync_to_async(_transcript)(welcome["conversation"])
     assert [sender for sender, _ in messages].count("customer") == 1
+
+
+async def test_a_turn_sent_to_a_process_that_just_died_is_computed_by_the_replacement(
+    engine_process, monkeypatch
+):
+    (process,) = engine_process.start_engine_processes(wait=False)
+    # The process dies, and its reader has not yet noticed when the next turn is sent.
+    noticed = threading.Event()
+    real_replace = engine_processes.EngineProcess._replace
+
+    def replace_once_noticed(self, *args):
+        noticed.wait(30)
+        real_replace(self, *args)
+
+    monkeypatch.setattr(engine_processes.EngineProcess, "_replace", replace_once_noticed)
+    cust, welcome = await customer()
+    dead = process.process
+    os.kill(dead.pid, signal.SIGKILL)
+    await asyncio.to_thread(dead.wait)
+    sent = _record_requests(monkeypatch)
+    await say(cust, "hello", "m-0")
+    while not sent:
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.1)  # whatever the failed send leads to happens now
+    noticed.set()
+    reply = await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot", timeout=60)
+    assert reply["text"] != INTERNAL_ERROR_TEXT
+    assert process.process.pid != dead.pid
+    await cust.close()
 
 
 async def test_a_turn_that_loses_two_engine_processes_apologises_and_hands_off(engine_process):
