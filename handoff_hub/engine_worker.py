@@ -122,7 +122,8 @@ class EngineWorker:
         def action_starts(action: str) -> None:
             if not announced:  # the hub needs to hear it once per turn, before the first
                 announced.append(action)
-                self._send(engine_wire.encode(engine_wire.ActionStarted(request.request_id, action)))
+                notice = engine_wire.ActionStarted(request.request_id, action)
+                self._send(engine_wire.encode(notice))
 
         with outside_effects.watched(action_starts):
             result = self.in_connection(self.compute_turn, (turn,))
