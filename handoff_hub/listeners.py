@@ -66,5 +66,4 @@ def _change(conversation_id: int, entry: str, present: bool) -> None:
             return
         current = [*current, entry] if present else [e for e in current if e != entry]
         conversation.listeners = current
-        # Not through save(): who listens is no change of the chat (updated_at stays).
-        Conversation.objects.filter(pk=conversation_id).update(listeners=current)
+        write_batch.save_listeners(conversation)

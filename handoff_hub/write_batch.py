@@ -4,14 +4,19 @@ Inside a batch (handoff_hub.group_commit) the message path
   - locks every conversation of the batch with one `SELECT … ORDER BY id FOR UPDATE`,
   - looks up the batch's client message ids (idempotent resends) with one query,
   - inserts every new message with one INSERT, and
-  - writes each conversation's new `last_seq` / tracker with one UPDATE per kind of change,
-all in the batch's transaction, before its single COMMIT. Outside a batch every function here
-falls back to the plain one-row query, so the rest of the hub is unchanged.
+  - writes each conversation's new `last_seq` / tracker / listeners with one UPDATE per kind
+    of change,
+all in the batch's transaction, before its single COMMIT. On PostgreSQL the two reads travel
+together (with the transaction's BEGIN), and so do the writes: every round trip is a wait for
+the database and then for this process's interpreter lock, on the thread every message waits
+for. Outside a batch every function here falls back to the plain one-row query, so the rest
+of the hub is unchanged.
 """
 
 import contextlib
 import functools
 import threading
+from dataclasses import dataclass
 
 from django.db import connection
 from django.utils import timezone
@@ -20,6 +25,7 @@ from handoff_hub.models import Conversation, HandoffTicket, Message
 from handoff_hub.presenters import READ, conversation_summary
 
 _LIGHT_DEFER = ("tracker_state", "customer_metadata")
+_INSERT_CHUNK = 500  # rows per INSERT: well below SQLite's limit of bound variables
 
 
 class _BatchState(threading.local):
@@ -52,17 +58,23 @@ def prepare(conversation_ids: list[int], client_ids: list[tuple[int, str]]) -> N
     """
     cache = batch_cache()
     ids = sorted(set(conversation_ids))
-    cache["conversations"] = {c.pk: c for c in _locked_rows(ids)} if ids else {}
+    wanted = set(client_ids)
+    queries = []
+    if ids:
+        queries.append(_locked_rows(ids))
+    if wanted:
+        queries.append(_messages_with_client_ids(wanted))
+    results = _read_together(queries)
+    cache["conversations"] = {c.pk: c for c in results[0]} if ids else {}
     known: dict[tuple[int, str], Message] = {}
-    if client_ids:
-        wanted = set(client_ids)
-        for message in _messages_with_client_ids(wanted):
-            # Two IN lists select a superset of the pairs; keep the pairs asked for.
-            if (message.conversation_id, message.client_id) in wanted:
-                known[(message.conversation_id, message.client_id)] = message
+    for message in results[-1] if wanted else ():
+        # The query selects a superset of the pairs; keep the pairs asked for.
+        if (message.conversation_id, message.client_id) in wanted:
+            known[(message.conversation_id, message.client_id)] = message
     cache["client_ids"] = known
     cache["new_messages"] = []
     cache["dirty"] = {}
+    cache["listeners"] = {}
 
 
 def _columns(model, skip=()) -> str:
@@ -81,50 +93,96 @@ def _fields(model, skip=()) -> tuple:
     return tuple(field for field in model._meta.concrete_fields if field.name not in skip)
 
 
-def _locked_rows(ids: list[int]) -> list[Conversation]:
+@dataclass(frozen=True)
+class _Read:
+    model: type
+    fields: tuple
+    sql: str
+    params: list
+
+
+def _locked_rows(ids: list[int]) -> _Read:
     """The conversations' rows, locked in id order, without the large columns (deferred:
     loaded if a job reads them)."""
     quote = connection.ops.quote_name
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    where, params = _one_of("id", ids)
     # Only our model's own column names go into the text; the ids are parameters.
     sql = (
         f"SELECT {_columns(Conversation, _LIGHT_DEFER)} "  # noqa: S608
         f"FROM {quote(Conversation._meta.db_table)} "
-        f"WHERE {quote('id')} IN ({_placeholders(ids)}) ORDER BY {quote('id')}{lock}"
+        f"WHERE {where} ORDER BY {quote('id')}{lock}"
     )
-    return _instances(Conversation, _fields(Conversation, _LIGHT_DEFER), sql, ids)
+    return _Read(Conversation, _fields(Conversation, _LIGHT_DEFER), sql, params)
 
 
-def _messages_with_client_ids(pairs: set[tuple[int, str]]) -> list[Message]:
+def _messages_with_client_ids(pairs: set[tuple[int, str]]) -> _Read:
     quote = connection.ops.quote_name
-    conversations = sorted({pair[0] for pair in pairs})
-    client_ids = sorted({pair[1] for pair in pairs})
+    by_conversation, conversations = _one_of("conversation_id", sorted({p[0] for p in pairs}))
+    by_client_id, client_ids = _one_of("client_id", sorted({p[1] for p in pairs}))
     sql = (
         f"SELECT {_columns(Message)} FROM {quote(Message._meta.db_table)} "  # noqa: S608
-        f"WHERE {quote('conversation_id')} IN ({_placeholders(conversations)}) "
-        f"AND {quote('client_id')} IN ({_placeholders(client_ids)})"
+        f"WHERE {by_conversation} AND {by_client_id}"
     )
-    return _instances(Message, _fields(Message), sql, conversations + client_ids)
+    return _Read(Message, _fields(Message), sql, conversations + client_ids)
 
 
-def _instances(model, fields: tuple, sql: str, params: list) -> list:
-    """Model instances from a query selecting `fields` (in the model's field order).
+def _one_of(column: str, values: list) -> tuple[str, list]:
+    """`column` is one of `values`: one array parameter on PostgreSQL (one statement text
+    whatever the count, so it is prepared once), an IN list elsewhere."""
+    quoted = connection.ops.quote_name(column)
+    if connection.vendor == "postgresql":
+        return f"{quoted} = ANY(%s)", [values]
+    return f"{quoted} IN ({_placeholders(values)})", list(values)
+
+
+def _read_together(reads: list[_Read]) -> list[list]:
+    """Model instances for each read (selecting its `fields`, in the model's field order).
 
     What a RawQuerySet does, minus what it repeated for every query: mapping the cursor's
     columns onto the model and looking up each column's converters (SQLite returns datetimes
-    and JSON as text; PostgreSQL's driver converts them itself).
+    and JSON as text; Django has PostgreSQL's driver return JSON as text too). On PostgreSQL
+    the reads go out in one pipeline: one round trip for all of them (and the BEGIN).
     """
-    names, converters = _row_reading(model, fields, connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    if not reads:
+        return []
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        raw = connection.connection
+        # Driver errors become Django's (DatabaseError, IntegrityError) as on its own cursors.
+        with connection.wrap_database_errors, raw.pipeline():
+            cursors = [_server_bound_cursor(raw) for _read in reads]
+            for cursor, read in zip(cursors, reads, strict=True):
+                cursor.execute(read.sql, read.params)
+            rows = [cursor.fetchall() for cursor in cursors]
+        for cursor in cursors:
+            cursor.close()
+    else:
+        rows = []
+        with connection.cursor() as cursor:
+            for read in reads:
+                cursor.execute(read.sql, read.params)
+                rows.append(cursor.fetchall())
+    return [_instances(read, found) for read, found in zip(reads, rows, strict=True)]
+
+
+def _server_bound_cursor(raw):
+    import psycopg
+
+    # Server-side binding: values travel as parameters instead of being quoted into the
+    # query text (Django's cursors bind client-side), which cost as much as encoding them.
+    return psycopg.Cursor(raw)
+
+
+def _instances(read: _Read, rows: list) -> list:
+    names, converters = _row_reading(read.model, read.fields, connection.vendor)
     instances = []
     for row in rows:
         if converters:
             row = list(row)
             for index, convert in converters:
                 row[index] = convert(row[index])
-        instances.append(model.from_db(connection.alias, names, row))
+        instances.append(read.model.from_db(connection.alias, names, row))
     return instances
 
 
@@ -190,6 +248,16 @@ def save_conversation(conversation: Conversation, fields: list[str]) -> None:
     cache["dirty"].setdefault(conversation.pk, (conversation, set()))[1].update(fields)
 
 
+def save_listeners(conversation: Conversation) -> None:
+    """Write the row's `listeners` now, or at flush (without touching `updated_at`: who
+    listens is no change of the chat)."""
+    cache = batch_cache()
+    if cache is None or "listeners" not in cache:
+        Conversation.objects.filter(pk=conversation.pk).update(listeners=conversation.listeners)
+        return
+    cache["listeners"][conversation.pk] = conversation
+
+
 def summarize_at_flush(conversation: Conversation) -> bool:
     """Inside a batch, note that the consoles need `conversation`'s summary once the batch
     commits; False outside one (the caller reads it after commit itself).
@@ -205,25 +273,68 @@ def summarize_at_flush(conversation: Conversation) -> bool:
 
 
 def flush() -> None:
-    """Write what the batch's jobs deferred: messages first, then their conversations."""
+    """Write what the batch's jobs deferred: the conversations' changes, then the messages
+    (on PostgreSQL in one round trip)."""
     cache = batch_cache()
     if cache is None or "new_messages" not in cache:
         return
     written = cache["new_messages"]
-    if written:
-        Message.objects.bulk_create([message for message, _announce in written])
-        for _message, announce in written:
-            announce()
     by_fields: dict[tuple[str, ...], list[Conversation]] = {}
     for conversation, fields in cache["dirty"].values():
         by_fields.setdefault(tuple(sorted(fields - {"updated_at"})), []).append(conversation)
     now = timezone.now()
-    for fields, conversations in by_fields.items():
-        _update_rows(fields, conversations, now)
+    updates = [_row_updates(fields, rows, now) for fields, rows in by_fields.items()]
+    if cache["listeners"]:
+        updates.append(_listener_updates(list(cache["listeners"].values())))
+    messages = [message for message, _announce in written]
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        raw = connection.connection
+        with connection.wrap_database_errors, raw.pipeline(), _server_bound_cursor(raw) as cursor:
+            for sql, rows in updates:
+                cursor.executemany(sql, rows)
+            ids = _insert(cursor, messages)
+    else:
+        with connection.cursor() as cursor:
+            for sql, rows in updates:
+                cursor.executemany(sql, rows)
+            ids = _insert(cursor, messages)
+    for message, pk in zip(messages, ids, strict=True):
+        message.pk = pk
+        message._state.adding, message._state.db = False, connection.alias
+    for _message, announce in written:
+        announce()
     summaries = cache.pop("summaries", None)
     if summaries:
-        _publish_summaries(summaries, [message for message, _announce in written])
-    cache["new_messages"], cache["dirty"] = [], {}
+        _publish_summaries(summaries, messages)
+    cache["new_messages"], cache["dirty"], cache["listeners"] = [], {}, {}
+
+
+def _insert(cursor, messages: list[Message]) -> list[int]:
+    """One INSERT of all the batch's messages; their ids, in order."""
+    if not messages:
+        return []
+    fields = _fields(Message, ("id",))
+    rows = []
+    for message in messages:
+        rows.append(
+            [field.get_db_prep_save(field.pre_save(message, True), connection) for field in fields]
+        )
+    quote = connection.ops.quote_name
+    one_row = f"({_placeholders(fields)})"
+    ids = []
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        # Only our own model's column names go into the text; every value is a parameter.
+        sql = (
+            f"INSERT INTO {quote(Message._meta.db_table)} "  # noqa: S608
+            f"({_columns(Message, ('id',))}) VALUES {', '.join([one_row] * len(chunk))} "
+            f"RETURNING {quote('id')}"
+        )
+        cursor.execute(sql, [value for row in chunk for value in row])
+        # Rows come back in the order of VALUES (as Django's bulk_create also relies on).
+        ids += [row[0] for row in cursor.fetchall()]
+    return ids
 
 
 def _publish_summaries(conversations: dict[int, Conversation], written: list[Message]) -> None:
@@ -245,8 +356,10 @@ def _publish_summaries(conversations: dict[int, Conversation], written: list[Mes
         publish_summary_on_commit(summary)
 
 
-def _update_rows(fields: tuple[str, ...], conversations: list[Conversation], now) -> None:
-    """One parametrised UPDATE run for many rows (pipelined by psycopg, one round trip).
+def _row_updates(
+    fields: tuple[str, ...], conversations: list[Conversation], now
+) -> tuple[str, list[list]]:
+    """One parametrised UPDATE for many rows (pipelined by psycopg: one round trip).
 
     Django's bulk_update builds a CASE per field in Python, which costs more than the writes.
     """
@@ -261,18 +374,16 @@ def _update_rows(fields: tuple[str, ...], conversations: list[Conversation], now
         conversation.updated_at = now
         values = [_prepared(conversation, c) for c in columns]
         rows.append([*values, connection.ops.adapt_datetimefield_value(now), conversation.pk])
-    connection.ensure_connection()
-    if connection.vendor == "postgresql":
-        import psycopg
+    return sql, rows
 
-        # Server-side binding: the tracker travels as a parameter instead of being quoted
-        # into the query text (Django's cursors bind client-side), which cost as much as
-        # encoding it.
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.executemany(sql, rows)
-    else:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
+
+def _listener_updates(conversations: list[Conversation]) -> tuple[str, list[list]]:
+    field = Conversation._meta.get_field("listeners")
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    column = connection.ops.quote_name(field.column)
+    sql = f"UPDATE {table} SET {column} = %s WHERE id = %s"  # noqa: S608
+    rows = [[field.get_db_prep_save(c.listeners, connection), c.pk] for c in conversations]
+    return sql, rows
 
 
 def _prepared(conversation: Conversation, column):
