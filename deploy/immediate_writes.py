@@ -4,11 +4,12 @@ Twisted's `write()` always buffers: it registers the socket for writability (an 
 sends on the reactor's next turn (a send) and unregisters (another epoll_ctl). On a hub
 process every one of those system calls hands the interpreter lock to the group-commit
 writer or the engine threads and waits to get it back, for each of the two or three frames
-a customer message produces. When Twisted's buffers are empty, sending right away writes the same bytes in the
-same order, one system call instead of three and a loop turn sooner; whatever the socket does
-not take goes through Twisted's buffer as before. A pull producer, or a streaming one Twisted
-paused, keeps the buffered path: Twisted resumes those from its write callback. (Twisted's
-HTTP channel stays registered as a streaming producer on an upgraded WebSocket.)
+a customer message produces. When Twisted's buffers are empty, sending right away writes the
+same bytes in the same order, one system call instead of three and a loop turn sooner;
+whatever the socket does not take goes through Twisted's buffer as before. A pull producer,
+or a streaming one Twisted paused, keeps the buffered path: Twisted resumes those from its
+write callback. (Twisted's HTTP channel stays registered as a streaming producer on an
+upgraded WebSocket.)
 """
 
 from twisted.internet import tcp

@@ -287,7 +287,10 @@ def flush() -> None:
     if cache["listeners"]:
         updates.append(_listener_updates(list(cache["listeners"].values())))
     messages = [message for message, _announce in written]
-    if connection.vendor == "postgresql":
+    ids: list[int] = []
+    if not (updates or messages):
+        pass  # a batch of reads only (an idempotent resend): nothing to send
+    elif connection.vendor == "postgresql":
         connection.ensure_connection()
         raw = connection.connection
         with connection.wrap_database_errors, raw.pipeline(), _server_bound_cursor(raw) as cursor:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = r'''
+SCRIPT = r"""
 import json, socket, sys, threading, time
 from twisted.internet import asyncioreactor
 asyncioreactor.install()
@@ -76,7 +76,7 @@ threading.Thread(target=client, args=(port.getHost().port,), daemon=True).start(
 reactor.callLater(30, reactor.stop)
 reactor.run()
 print(json.dumps(report))
-'''
+"""
 
 
 def run(mode: str) -> dict:
