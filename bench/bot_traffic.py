@@ -5,10 +5,8 @@
 For each profile, in one run: the bare Channels echo consumer at full speed (the ceiling),
 then the hub at several offered rates (latency vs load), then at full speed with 10 / 100 /
 1,000 sockets (how the cost grows), then with the engine in the hub's threads instead of an
-engine process (full speed and 100 msg/s), then with Twisted's buffered writes instead of
-deploy/immediate_writes.py (full speed and 500 msg/s). Every chat is 10 messages long, then
-the socket starts a new one. Writes bench/results/bot_traffic.json and
-docs/benchmarks/bot-latency.svg.
+engine process (full speed and 100 msg/s). Every chat is 10 messages long, then the socket starts a
+new one. Writes bench/results/bot_traffic.json and docs/benchmarks/bot-latency.svg.
 """
 
 import argparse
@@ -84,23 +82,6 @@ def run_profile(profile: str, duration: float) -> dict:
                 duration=duration,
             ),
         }
-    # The same hub with Twisted's buffered writes (HUB_IMMEDIATE_WRITES=0).
-    with hub(profile, immediate_writes=False) as server:
-        figures["buffered_writes"] = {
-            "max": measure(
-                server.ws_url(),
-                f"hub {profile}, buffered writes, 100 sockets, full speed",
-                clients=100,
-                duration=duration,
-            ),
-            "rate_500": measure(
-                server.ws_url(),
-                f"hub {profile}, buffered writes, 100 sockets, 500 msg/s",
-                clients=100,
-                rate=500,
-                duration=duration,
-            ),
-        }
     hub_max = figures["sizes"][100]["messages_per_s"]
     figures["ratio_to_echo"] = round(hub_max / echo_max["messages_per_s"], 3)
     threads_max = figures["threads"]["max"]["messages_per_s"]
@@ -144,8 +125,7 @@ def main() -> None:
             f"at 500 msg/s offered: {at500['messages_per_s']} msg/s, "
             f"p99 {at500['reply_p99_ms']} ms; engine in threads: "
             f"{figures['threads']['max']['messages_per_s']} msg/s = "
-            f"{figures['threads_ratio_to_echo']:.0%} of echo; buffered writes: "
-            f"{figures['buffered_writes']['max']['messages_per_s']} msg/s"
+            f"{figures['threads_ratio_to_echo']:.0%} of echo"
         )
 
 

@@ -74,11 +74,9 @@ def hub(
     workers: int = 1,
     proxy: bool = False,
     engine_processes: int = 1,
-    immediate_writes: bool = True,
 ) -> Iterator[Hub]:
     """The hub on `sqlite` (+ in-memory layer, one process) or `postgres` (+ Redis); each hub
-    process with `engine_processes` engine processes (0: bot turns in its own threads), and
-    without deploy/immediate_writes.py if asked."""
+    process with `engine_processes` engine processes (0: bot turns in its own threads)."""
     workdir = tempfile.mkdtemp(prefix="hub-bench-")
     postgres = redis = nginx = None
     processes: list[Daphne] = []
@@ -92,7 +90,6 @@ def hub(
             env = hub_env(postgres.create_database("hub"), redis.url)
         env["STATIC_ROOT"] = os.path.join(workdir, "static")
         env["HUB_ENGINE_PROCESSES"] = str(engine_processes)
-        env["HUB_IMMEDIATE_WRITES"] = "1" if immediate_writes else "0"
         log(f"[{profile}] migrating a fresh database")
         manage(env, "migrate", "--noinput", "-v", "0")
         processes = [Daphne(env, log_dir=workdir) for _ in range(workers)]

@@ -70,10 +70,6 @@ def main(argv: list[str]) -> None:
     from daphne.server import Server
     from twisted.internet import reactor
 
-    from deploy import immediate_writes
-
-    if os.environ.get("HUB_IMMEDIATE_WRITES", "1") != "0":
-        immediate_writes.install()
     from handoff_hub import lifecycle
 
     application = load_application(args.app)

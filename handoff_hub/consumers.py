@@ -85,6 +85,7 @@ class CustomerConsumer(HubConsumer):
     # layer failed.
     last_seq_sent = 0
     status_sent = ""
+    position_sent: dict | None = None
 
     async def connect(self) -> None:
         self.turns = SocketTurns()
@@ -182,6 +183,7 @@ class CustomerConsumer(HubConsumer):
         )
         self.last_seq_sent = last_seq
         self.status_sent = conversation.status
+        self.position_sent = None
         if created:  # its first turn need not read the row back
             self.turns.new_chat(conversation.tracker_version)
         else:
@@ -196,7 +198,7 @@ class CustomerConsumer(HubConsumer):
             if status is not None and status != self.status_sent:
                 await self._send_status(status)
             if position is not None:
-                await self.send_json(position)
+                await self._send_position(position)
         if created and frame.get("start") is True:
             await self._start_session(conversation)
 
@@ -256,7 +258,17 @@ class CustomerConsumer(HubConsumer):
 
     async def _send_status(self, status: str) -> None:
         self.status_sent = status
+        self.position_sent = None  # queued again later: its position is news again
         await self.send_json({"type": "status", "status": status})
+
+    async def _send_position(self, frame: dict) -> None:
+        # Every change of a queue tells each waiting chat where it stands, but most stand
+        # where they stood (a chat joining at the back moves nobody): a frame this socket
+        # already sent is not encoded and sent again.
+        if frame == self.position_sent:
+            return
+        self.position_sent = frame
+        await self.send_json(frame)
 
     async def on_message(self, frame: dict) -> None:
         conversation = self._require_conversation()
@@ -347,5 +359,7 @@ class CustomerConsumer(HubConsumer):
             await self._send_message(payload)
         elif kind == "status":
             await self._send_status(payload["status"])
+        elif kind == "queue":
+            await self._send_position(payload)
         else:
             await self.send_json(payload)

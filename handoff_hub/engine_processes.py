@@ -33,7 +33,7 @@ from handoff_hub.bot_turns import fail_turn, queue_commit
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 # A process that dies this soon after starting is replaced only after a pause (a broken setup
-# would otherwise spin); turns sent meanwhile fail fast.
+# would otherwise spin); its turns fail after the pause.
 _RESTART_PAUSE_SECONDS = 1.0
 _SHORT_LIFE_SECONDS = 5.0
 
@@ -220,10 +220,17 @@ class EngineProcess:
             return
         try:
             sent = _send_without_blocking(self.sock, frame)
-        except OSError:
+        except OSError as error:
+            if self.stopping:  # our end is shut for the drain: no reply will come for it
+                entry = self.pending.pop(request.request_id, None)
+                if entry is not None:
+                    fail_turn(entry.loop, entry.future, EngineProcessEnded(str(error)))
+                return
             # The process is gone and its reader may not have noticed yet: the turn stays
-            # pending, and the reader (woken by the shutdown) fails it with the others, so
-            # that a retry goes to the replacement, not to this dead socket again.
+            # pending, and the reader fails it with the others, so that a retry goes to the
+            # replacement, not to this dead socket again. (The shutdown makes sure the reader
+            # ends, should the process be alive with a socket that fails.)
+            logger.warning("Engine process %s: %s; its turns go to a new one", self.index, error)
             _shut_for_reading_and_writing(self.sock)
             return
         if sent < len(frame):  # the worker is behind: never block the event loop on it

@@ -52,9 +52,12 @@ def _change(conversation_id: int, entry: str, present: bool) -> None:
     from handoff_hub.models import Conversation
 
     with transaction.atomic(savepoint=False):
-        # The batch's locked row: later jobs of the batch see the new list.
-        conversation = write_batch.locked_conversation(conversation_id) or (
-            Conversation.objects.select_for_update()
+        # The batch's locked row, so later jobs of the batch see the new list; or the row an
+        # earlier job of the batch changed (its new list is not written until the flush).
+        conversation = (
+            write_batch.locked_conversation(conversation_id)
+            or write_batch.listeners_changed(conversation_id)
+            or Conversation.objects.select_for_update()
             .only("listeners")
             .filter(pk=conversation_id)
             .first()

@@ -128,8 +128,7 @@ def _messages_with_client_ids(pairs: set[tuple[int, str]]) -> _Read:
 
 
 def _one_of(column: str, values: list) -> tuple[str, list]:
-    """`column` is one of `values`: one array parameter on PostgreSQL (one statement text
-    whatever the count, so it is prepared once), an IN list elsewhere."""
+    """`column` is one of `values`: one array parameter on PostgreSQL, an IN list elsewhere."""
     quoted = connection.ops.quote_name(column)
     if connection.vendor == "postgresql":
         return f"{quoted} = ANY(%s)", [values]
@@ -142,21 +141,13 @@ def _read_together(reads: list[_Read]) -> list[list]:
     What a RawQuerySet does, minus what it repeated for every query: mapping the cursor's
     columns onto the model and looking up each column's converters (SQLite returns datetimes
     and JSON as text; Django has PostgreSQL's driver return JSON as text too). On PostgreSQL
-    the reads go out in one pipeline: one round trip for all of them (and the BEGIN).
+    the reads go out in one pipeline and come back in one round trip (after the BEGIN's,
+    which psycopg sends on its own).
     """
     if not reads:
         return []
     if connection.vendor == "postgresql":
-        connection.ensure_connection()
-        raw = connection.connection
-        # Driver errors become Django's (DatabaseError, IntegrityError) as on its own cursors.
-        with connection.wrap_database_errors, raw.pipeline():
-            cursors = [_server_bound_cursor(raw) for _read in reads]
-            for cursor, read in zip(cursors, reads, strict=True):
-                cursor.execute(read.sql, read.params)
-            rows = [cursor.fetchall() for cursor in cursors]
-        for cursor in cursors:
-            cursor.close()
+        rows = _in_one_round_trip([(read.sql, read.params) for read in reads], [])
     else:
         rows = []
         with connection.cursor() as cursor:
@@ -166,12 +157,33 @@ def _read_together(reads: list[_Read]) -> list[list]:
     return [_instances(read, found) for read, found in zip(reads, rows, strict=True)]
 
 
-def _server_bound_cursor(raw):
+def _in_one_round_trip(queries: list[tuple[str, list]], many: list[tuple[str, list]]) -> list:
+    """Run `many` (executemany) then `queries` in one PostgreSQL pipeline; each query's rows.
+
+    Results are read after the pipeline has ended: its closing sync brings them all back at
+    once, where a fetch inside it would wait for each. Server-side binding: values travel as
+    parameters instead of being quoted into the text by Django's cursors, which cost as much
+    as encoding them.
+    """
     import psycopg
 
-    # Server-side binding: values travel as parameters instead of being quoted into the
-    # query text (Django's cursors bind client-side), which cost as much as encoding them.
-    return psycopg.Cursor(raw)
+    # Raw cursors skip Django's check that the transaction is still usable.
+    connection.validate_no_broken_transaction()
+    connection.ensure_connection()
+    raw = connection.connection
+    cursors = [psycopg.Cursor(raw) for _query in [*many, *queries]]
+    try:
+        # Driver errors become Django's (DatabaseError, IntegrityError) as on its own cursors.
+        with connection.wrap_database_errors:
+            with raw.pipeline():
+                for cursor, (sql, rows) in zip(cursors, many, strict=False):
+                    cursor.executemany(sql, rows)
+                for cursor, (sql, params) in zip(cursors[len(many) :], queries, strict=True):
+                    cursor.execute(sql, params)
+            return [cursor.fetchall() for cursor in cursors[len(many) :]]
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 def _instances(read: _Read, rows: list) -> list:
@@ -258,6 +270,12 @@ def save_listeners(conversation: Conversation) -> None:
     cache["listeners"][conversation.pk] = conversation
 
 
+def listeners_changed(conversation_id: int) -> Conversation | None:
+    """The row whose `listeners` this batch changed and has not written yet, if any."""
+    cache = batch_cache()
+    return None if cache is None else cache.get("listeners", {}).get(conversation_id)
+
+
 def summarize_at_flush(conversation: Conversation) -> bool:
     """Inside a batch, note that the consoles need `conversation`'s summary once the batch
     commits; False outside one (the caller reads it after commit itself).
@@ -287,21 +305,20 @@ def flush() -> None:
     if cache["listeners"]:
         updates.append(_listener_updates(list(cache["listeners"].values())))
     messages = [message for message, _announce in written]
+    inserts = _inserts(messages)
     ids: list[int] = []
-    if not (updates or messages):
+    if not (updates or inserts):
         pass  # a batch of reads only (an idempotent resend): nothing to send
     elif connection.vendor == "postgresql":
-        connection.ensure_connection()
-        raw = connection.connection
-        with connection.wrap_database_errors, raw.pipeline(), _server_bound_cursor(raw) as cursor:
-            for sql, rows in updates:
-                cursor.executemany(sql, rows)
-            ids = _insert(cursor, messages)
+        for returned in _in_one_round_trip(inserts, updates):
+            ids += [row[0] for row in returned]
     else:
         with connection.cursor() as cursor:
             for sql, rows in updates:
                 cursor.executemany(sql, rows)
-            ids = _insert(cursor, messages)
+            for sql, params in inserts:
+                cursor.execute(sql, params)
+                ids += [row[0] for row in cursor.fetchall()]
     for message, pk in zip(messages, ids, strict=True):
         message.pk = pk
         message._state.adding, message._state.db = False, connection.alias
@@ -313,10 +330,9 @@ def flush() -> None:
     cache["new_messages"], cache["dirty"], cache["listeners"] = [], {}, {}
 
 
-def _insert(cursor, messages: list[Message]) -> list[int]:
-    """One INSERT of all the batch's messages; their ids, in order."""
-    if not messages:
-        return []
+def _inserts(messages: list[Message]) -> list[tuple[str, list]]:
+    """INSERTs of all the batch's messages (one per few hundred), each returning the ids in
+    the order of its VALUES (as Django's bulk_create also relies on)."""
     fields = _fields(Message, ("id",))
     rows = []
     for message in messages:
@@ -325,7 +341,7 @@ def _insert(cursor, messages: list[Message]) -> list[int]:
         )
     quote = connection.ops.quote_name
     one_row = f"({_placeholders(fields)})"
-    ids = []
+    statements = []
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
         # Only our own model's column names go into the text; every value is a parameter.
@@ -334,10 +350,8 @@ def _insert(cursor, messages: list[Message]) -> list[int]:
             f"({_columns(Message, ('id',))}) VALUES {', '.join([one_row] * len(chunk))} "
             f"RETURNING {quote('id')}"
         )
-        cursor.execute(sql, [value for row in chunk for value in row])
-        # Rows come back in the order of VALUES (as Django's bulk_create also relies on).
-        ids += [row[0] for row in cursor.fetchall()]
-    return ids
+        statements.append((sql, [value for row in chunk for value in row]))
+    return statements
 
 
 def _publish_summaries(conversations: dict[int, Conversation], written: list[Message]) -> None:

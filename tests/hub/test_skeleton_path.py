@@ -181,6 +181,30 @@ async def test_a_waiting_customer_who_reconnects_is_told_their_queue_position_at
     await second.close()
 
 
+async def test_a_waiting_customer_hears_of_their_place_only_when_it_changes(make_agent):
+    from handoff_hub.transitions import claim_conversation
+
+    agent = await database_sync_to_async(make_agent)("alex")  # offline: nothing is assigned
+    peers = []
+    for number in range(3):
+        peer, welcome = await customer()
+        await _hand_off(peer)
+        position = await peer.until(lambda f: f["type"] == "queue")
+        assert position["position"] == number + 1
+        peers.append((peer, welcome["conversation"]))
+    # Each chat joining at the back moved nobody ahead of it: those sockets heard nothing
+    # more, though every change of the queue told each waiting chat where it stands.
+    first, second, third = (peer for peer, _ in peers)
+    assert await first.quiet(0.3) and await second.quiet(0.1)
+    # The first is claimed: the two behind it move up, and hear it.
+    chat = await Conversation.objects.aget(public_id=peers[0][1])
+    await database_sync_to_async(claim_conversation)(chat.pk, agent)
+    assert (await second.until(lambda f: f["type"] == "queue"))["position"] == 1
+    assert (await third.until(lambda f: f["type"] == "queue"))["position"] == 2
+    for peer, _ in peers:
+        await peer.close()
+
+
 async def test_a_status_change_between_welcome_and_joining_still_reaches_the_widget(monkeypatch):
     """The welcome's status is read before the socket joins its group: a handoff committed in
     that instant is in no backlog and no live event of this socket."""

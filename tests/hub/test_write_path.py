@@ -2,15 +2,19 @@
 
 import asyncio
 import json
+import logging
+import time
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import IntegrityError
 
-from handoff_hub import group_commit
+from handoff_hub import group_commit, listeners, write_batch
 from handoff_hub.bot_turns import encode_tracker
 from handoff_hub.engine import get_assistant
-from handoff_hub.messaging import store_incoming
+from handoff_hub.messaging import lock_conversation_light, store_incoming
 from handoff_hub.models import Conversation, Message
+from handoff_hub.status import Sender
 from tests.hub.conftest import customer, say
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,6 +75,58 @@ async def test_a_failing_write_fails_alone_and_its_batch_neighbours_are_stored()
         await missing
     assert [s.created for s in stored] == [True] * 5
     assert await database_sync_to_async(Message.objects.count)() == 5
+
+
+def _hold_the_writer(seconds: float) -> None:
+    time.sleep(seconds)  # the jobs queued meanwhile make up the next batch
+
+
+def _append_with_taken_seq(conversation_id: int) -> None:
+    """A job whose message takes a seq its chat already has: the batch's INSERT fails."""
+    conversation = lock_conversation_light(conversation_id)
+    clash = Message(conversation=conversation, seq=1, sender=Sender.CUSTOMER, text="clash")
+    write_batch.add_message(clash, lambda: None)
+
+
+@pytest.mark.asyncio
+async def test_a_job_failing_at_the_batch_insert_fails_alone_with_djangos_error(caplog):
+    chats = await database_sync_to_async(_new_chats)(4)
+    first = chats[0].pk
+    await group_commit.submit(store_incoming, first, "first", None, None, order_key=first)
+    held = group_commit.submit(_hold_the_writer, 0.3)
+    await asyncio.sleep(0.05)  # the writer runs the hold
+    futures = _submit_stores(chats[1:])
+    clash = group_commit.submit(_append_with_taken_seq, chats[0].pk, order_key=chats[0].pk)
+    with caplog.at_level(logging.INFO, logger="handoff_hub.group_commit"):
+        await held
+        stored = await asyncio.gather(*futures)
+        with pytest.raises(IntegrityError):
+            await clash
+    # The four jobs shared a batch, whose single INSERT failed; each then ran alone.
+    assert "Batch of 4 failed" in caplog.text
+    assert [s.created for s in stored] == [True] * 3
+    rows = await database_sync_to_async(list)(Message.objects.values_list("conversation", "text"))
+    assert sorted(rows) == sorted(
+        [(chats[0].pk, "first"), *((chat.pk, f"hi {n}") for n, chat in enumerate(chats[1:]))]
+    )
+
+
+@pytest.mark.asyncio
+async def test_listener_changes_of_one_batch_all_reach_the_row():
+    (chat,) = await database_sync_to_async(_new_chats)(1)
+    held = group_commit.submit(_hold_the_writer, 0.3)
+    await asyncio.sleep(0.05)
+    # Without the row in the batch's locks (no order_key), each change reads it itself.
+    changes = [
+        group_commit.submit(listeners.add, chat.pk, "customer:one"),
+        group_commit.submit(listeners.add, chat.pk, "watcher:two"),
+        group_commit.submit(listeners.add, chat.pk, "customer:three"),
+        group_commit.submit(listeners.remove, chat.pk, "watcher:two"),
+    ]
+    await held
+    await asyncio.gather(*changes)
+    row = await Conversation.objects.aget(pk=chat.pk)
+    assert row.listeners == ["customer:one", "customer:three"]
 
 
 @pytest.mark.asyncio
