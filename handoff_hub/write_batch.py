@@ -7,10 +7,12 @@ Inside a batch (handoff_hub.group_commit) the message path
   - writes each conversation's new `last_seq` / tracker / listeners with one UPDATE per kind
     of change,
 all in the batch's transaction, before its single COMMIT. On PostgreSQL the two reads travel
-together (with the transaction's BEGIN), and so do the writes: every round trip is a wait for
-the database and then for this process's interpreter lock, on the thread every message waits
-for. Outside a batch every function here falls back to the plain one-row query, so the rest
-of the hub is unchanged.
+together (after the BEGIN, which psycopg sends and waits for on its own), and so do all the
+writes: BEGIN, reads, writes, COMMIT are four round trips whatever the batch holds, where one
+per statement was six or more. Each is a wait for the database and then for this process's
+interpreter lock, on the thread every message waits for; they cost most where the database
+is on another machine. Outside a batch every function here falls back to the plain one-row
+query, so the rest of the hub is unchanged.
 """
 
 import contextlib
