@@ -9,7 +9,7 @@ class HubConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from handoff_hub import hooks
+        from handoff_hub import hooks, system_checks  # noqa: F401 - registers the checks
         from handoff_hub.models import Webhook
 
         # The group commit keeps a copy of the active webhooks; a change here shows at once.
