@@ -61,15 +61,16 @@ def prepare(conversation_ids: list[int], client_ids: list[tuple[int, str]]) -> N
     cache = batch_cache()
     ids = sorted(set(conversation_ids))
     wanted = set(client_ids)
-    queries = []
+    reads = []
     if ids:
-        queries.append(_locked_rows(ids))
+        reads.append(_locked_rows(ids))
     if wanted:
-        queries.append(_messages_with_client_ids(wanted))
-    results = _read_together(queries)
-    cache["conversations"] = {c.pk: c for c in results[0]} if ids else {}
+        reads.append(_messages_with_client_ids(wanted))
+    found = _run([], [(read.sql, read.params) for read in reads])
+    results = iter([_instances(read, rows) for read, rows in zip(reads, found, strict=True)])
+    cache["conversations"] = {c.pk: c for c in next(results)} if ids else {}
     known: dict[tuple[int, str], Message] = {}
-    for message in results[-1] if wanted else ():
+    for message in next(results) if wanted else ():
         # The query selects a superset of the pairs; keep the pairs asked for.
         if (message.conversation_id, message.client_id) in wanted:
             known[(message.conversation_id, message.client_id)] = message
@@ -137,58 +138,59 @@ def _one_of(column: str, values: list) -> tuple[str, list]:
     return f"{quoted} IN ({_placeholders(values)})", list(values)
 
 
-def _read_together(reads: list[_Read]) -> list[list]:
-    """Model instances for each read (selecting its `fields`, in the model's field order).
+def _run(writes: list[tuple[str, list]], queries: list[tuple[str, list]]) -> list[list]:
+    """Run each write (an executemany of its rows), then each query, in the batch's
+    transaction; the rows of each query.
 
-    What a RawQuerySet does, minus what it repeated for every query: mapping the cursor's
-    columns onto the model and looking up each column's converters (SQLite returns datetimes
-    and JSON as text; Django has PostgreSQL's driver return JSON as text too). On PostgreSQL
-    the reads go out in one pipeline and come back in one round trip (after the BEGIN's,
-    which psycopg sends on its own).
+    On PostgreSQL all of it goes out in one pipeline and its results are read after the
+    pipeline has ended: its closing sync brings them back in one round trip, where a fetch
+    inside it would wait for each (psycopg sends a transaction's BEGIN, and waits for it, on
+    its own). Server-side binding: values travel as parameters instead of being quoted into
+    the text by Django's cursors, which cost as much as encoding them.
     """
-    if not reads:
+    if not (writes or queries):
         return []
-    if connection.vendor == "postgresql":
-        rows = _in_one_round_trip([(read.sql, read.params) for read in reads], [])
-    else:
-        rows = []
+    if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
-            for read in reads:
-                cursor.execute(read.sql, read.params)
-                rows.append(cursor.fetchall())
-    return [_instances(read, found) for read, found in zip(reads, rows, strict=True)]
-
-
-def _in_one_round_trip(queries: list[tuple[str, list]], many: list[tuple[str, list]]) -> list:
-    """Run `many` (executemany) then `queries` in one PostgreSQL pipeline; each query's rows.
-
-    Results are read after the pipeline has ended: its closing sync brings them all back at
-    once, where a fetch inside it would wait for each. Server-side binding: values travel as
-    parameters instead of being quoted into the text by Django's cursors, which cost as much
-    as encoding them.
-    """
+            for sql, rows in writes:
+                cursor.executemany(sql, rows)
+            found = []
+            for sql, params in queries:
+                cursor.execute(sql, params)
+                found.append(cursor.fetchall())
+        return found
     import psycopg
 
     # Raw cursors skip Django's check that the transaction is still usable.
     connection.validate_no_broken_transaction()
     connection.ensure_connection()
     raw = connection.connection
-    cursors = [psycopg.Cursor(raw) for _query in [*many, *queries]]
+    cursors: list = []
     try:
         # Driver errors become Django's (DatabaseError, IntegrityError) as on its own cursors.
         with connection.wrap_database_errors:
             with raw.pipeline():
-                for cursor, (sql, rows) in zip(cursors, many, strict=False):
-                    cursor.executemany(sql, rows)
-                for cursor, (sql, params) in zip(cursors[len(many) :], queries, strict=True):
-                    cursor.execute(sql, params)
-            return [cursor.fetchall() for cursor in cursors[len(many) :]]
+                for sql, rows in writes:
+                    cursors.append(psycopg.Cursor(raw))
+                    cursors[-1].executemany(sql, rows)
+                reading = []
+                for sql, params in queries:
+                    cursors.append(psycopg.Cursor(raw))
+                    cursors[-1].execute(sql, params)
+                    reading.append(cursors[-1])
+            return [cursor.fetchall() for cursor in reading]
     finally:
         for cursor in cursors:
             cursor.close()
 
 
 def _instances(read: _Read, rows: list) -> list:
+    """Model instances from rows selecting `read.fields` (in the model's field order).
+
+    What a RawQuerySet does, minus what it repeated for every query: mapping the cursor's
+    columns onto the model and looking up each column's converters (SQLite returns datetimes
+    and JSON as text; Django has PostgreSQL's driver return JSON as text too).
+    """
     names, converters = _row_reading(read.model, read.fields, connection.vendor)
     instances = []
     for row in rows:
@@ -304,23 +306,10 @@ def flush() -> None:
         by_fields.setdefault(tuple(sorted(fields - {"updated_at"})), []).append(conversation)
     now = timezone.now()
     updates = [_row_updates(fields, rows, now) for fields, rows in by_fields.items()]
-    if cache["listeners"]:
-        updates.append(_listener_updates(list(cache["listeners"].values())))
+    if cache["listeners"]:  # who listens is no change of the chat: updated_at stays
+        updates.append(_row_updates(("listeners",), list(cache["listeners"].values())))
     messages = [message for message, _announce in written]
-    inserts = _inserts(messages)
-    ids: list[int] = []
-    if not (updates or inserts):
-        pass  # a batch of reads only (an idempotent resend): nothing to send
-    elif connection.vendor == "postgresql":
-        for returned in _in_one_round_trip(inserts, updates):
-            ids += [row[0] for row in returned]
-    else:
-        with connection.cursor() as cursor:
-            for sql, rows in updates:
-                cursor.executemany(sql, rows)
-            for sql, params in inserts:
-                cursor.execute(sql, params)
-                ids += [row[0] for row in cursor.fetchall()]
+    ids = [row[0] for returned in _run(updates, _inserts(messages)) for row in returned]
     for message, pk in zip(messages, ids, strict=True):
         message.pk = pk
         message._state.adding, message._state.db = False, connection.alias
@@ -376,32 +365,28 @@ def _publish_summaries(conversations: dict[int, Conversation], written: list[Mes
 
 
 def _row_updates(
-    fields: tuple[str, ...], conversations: list[Conversation], now
+    fields: tuple[str, ...], conversations: list[Conversation], now=None
 ) -> tuple[str, list[list]]:
-    """One parametrised UPDATE for many rows (pipelined by psycopg: one round trip).
+    """One parametrised UPDATE for many rows (pipelined by psycopg: one round trip), which
+    also sets `updated_at` to `now` unless it is None.
 
     Django's bulk_update builds a CASE per field in Python, which costs more than the writes.
     """
+    quote = connection.ops.quote_name
     columns = [Conversation._meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{connection.ops.quote_name(c.column)} = %s" for c in columns)
-    table = connection.ops.quote_name(Conversation._meta.db_table)
-    updated_at = connection.ops.quote_name("updated_at")
+    assignments = [f"{quote(c.column)} = %s" for c in columns]
+    if now is not None:
+        assignments.append(f"{quote('updated_at')} = %s")
+    table = quote(Conversation._meta.db_table)
     # Only our own model's column names go into the text; every value is a parameter.
-    sql = f"UPDATE {table} SET {assignments}, {updated_at} = %s WHERE id = %s"  # noqa: S608
+    sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE id = %s"  # noqa: S608
     rows = []
     for conversation in conversations:
-        conversation.updated_at = now
         values = [_prepared(conversation, c) for c in columns]
-        rows.append([*values, connection.ops.adapt_datetimefield_value(now), conversation.pk])
-    return sql, rows
-
-
-def _listener_updates(conversations: list[Conversation]) -> tuple[str, list[list]]:
-    field = Conversation._meta.get_field("listeners")
-    table = connection.ops.quote_name(Conversation._meta.db_table)
-    column = connection.ops.quote_name(field.column)
-    sql = f"UPDATE {table} SET {column} = %s WHERE id = %s"  # noqa: S608
-    rows = [[field.get_db_prep_save(c.listeners, connection), c.pk] for c in conversations]
+        if now is not None:
+            conversation.updated_at = now
+            values.append(connection.ops.adapt_datetimefield_value(now))
+        rows.append([*values, conversation.pk])
     return sql, rows
 
 
