@@ -159,7 +159,7 @@ class EngineProcess:
             self.stopping = True
             self.backlog_ready.notify()
             if not self.backlog and self.sock is not None:
-                _shut_for_writing(self.sock)
+                _shut(self.sock, socket.SHUT_WR)
             # else: the writer thread shuts it after sending what is still queued
 
     def wait_ended(self, timeout: float) -> None:
@@ -203,17 +203,13 @@ class EngineProcess:
         try:
             frame = engine_wire.encode(request)
         except Exception as error:  # not the process's fault: no retry would help
-            entry = self.pending.pop(request.request_id, None)
-            if entry is not None:
-                fail_turn(entry.loop, entry.future, error)
+            self._fail_locked(request.request_id, error)
             return
         try:
             if self.sock is None:  # a replacement failed to start: try again now
                 self._spawn()
         except Exception as error:  # still none: no reader will answer for this turn
-            entry = self.pending.pop(request.request_id, None)
-            if entry is not None:
-                fail_turn(entry.loop, entry.future, EngineProcessEnded(str(error)))
+            self._fail_locked(request.request_id, EngineProcessEnded(str(error)))
             return
         if self.backlog:  # keep the order: behind what already waits
             self.backlog.append(frame)
@@ -222,20 +218,24 @@ class EngineProcess:
             sent = _send_without_blocking(self.sock, frame)
         except OSError as error:
             if self.stopping:  # our end is shut for the drain: no reply will come for it
-                entry = self.pending.pop(request.request_id, None)
-                if entry is not None:
-                    fail_turn(entry.loop, entry.future, EngineProcessEnded(str(error)))
+                self._fail_locked(request.request_id, EngineProcessEnded(str(error)))
                 return
             # The process is gone and its reader may not have noticed yet: the turn stays
             # pending, and the reader fails it with the others, so that a retry goes to the
             # replacement, not to this dead socket again. (The shutdown makes sure the reader
             # ends, should the process be alive with a socket that fails.)
             logger.warning("Engine process %s: %s; its turns go to a new one", self.index, error)
-            _shut_for_reading_and_writing(self.sock)
+            _shut(self.sock, socket.SHUT_RDWR)
             return
         if sent < len(frame):  # the worker is behind: never block the event loop on it
             self.backlog.append(frame[sent:])
             self.backlog_ready.notify()
+
+    def _fail_locked(self, request_id: int, error: BaseException) -> None:
+        """Fail one turn that will get no reply (the caller holds the lock)."""
+        entry = self.pending.pop(request_id, None)
+        if entry is not None:
+            fail_turn(entry.loop, entry.future, error)
 
     def _write_backlog(self) -> None:
         while True:
@@ -253,7 +253,7 @@ class EngineProcess:
                 if self.backlog and self.backlog[0] is frame and self.sock is sock:
                     self.backlog.popleft()
                 if self.stopping and not self.backlog and self.sock is not None:
-                    _shut_for_writing(self.sock)
+                    _shut(self.sock, socket.SHUT_WR)
 
     # --- the reader thread ---
 
@@ -348,16 +348,9 @@ def _send_without_blocking(sock: socket.socket, frame: bytes) -> int:
         return 0
 
 
-def _shut_for_reading_and_writing(sock: socket.socket) -> None:
+def _shut(sock: socket.socket, how: int) -> None:
     try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _shut_for_writing(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_WR)
+        sock.shutdown(how)
     except OSError:
         pass
 

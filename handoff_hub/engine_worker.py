@@ -32,7 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "handoff_hub.settings")
 
-from handoff_hub import engine_wire  # noqa: E402 - after the path is set
+from bot_engine.actions import outside_effects  # noqa: E402 - after the path is set
+from handoff_hub import engine_wire  # noqa: E402
 
 logger = logging.getLogger(__name__)
 # Chats whose latest tracker a worker keeps; an older one is sent again when it talks.
@@ -115,8 +116,6 @@ class EngineWorker:
             if state is None:
                 return engine_wire.NeedState(request.request_id)
             turn = replace(turn, tracker_state=state)
-        from bot_engine.actions import outside_effects
-
         announced = []
 
         def action_starts(action: str) -> None:
