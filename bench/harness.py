@@ -70,10 +70,7 @@ class Hub:
 
 @contextlib.contextmanager
 def hub(
-    profile: str = "postgres",
-    workers: int = 1,
-    proxy: bool = False,
-    engine_processes: int = 1,
+    profile: str = "postgres", workers: int = 1, proxy: bool = False, engine_processes: int = 1
 ) -> Iterator[Hub]:
     """The hub on `sqlite` (+ in-memory layer, one process) or `postgres` (+ Redis); each hub
     process with `engine_processes` engine processes (0: bot turns in its own threads)."""
