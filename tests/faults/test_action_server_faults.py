@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import ACTIONS_PYTHON, _stop_group
-from tests.hub.conftest import customer, say
+from tests.hub.conftest import customer, record_turn_requests, say
 from tests.services import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -45,13 +45,13 @@ def slow_action_server():
     _stop_group(process)
 
 
-def project_with_endpoint(tmp_path, url: str) -> Path:
+def project_with_endpoint(tmp_path, url: str, timeout: float = ACTION_TIMEOUT) -> Path:
     import shutil
 
     target = tmp_path / "slow_actions"
     shutil.copytree(FIXTURES / "slow_actions", target)
     (target / "endpoints.yml").write_text(
-        f"action_endpoint:\n  url: {url}/webhook\n  timeout: {ACTION_TIMEOUT}\n"
+        f"action_endpoint:\n  url: {url}/webhook\n  timeout: {timeout}\n"
     )
     return target
 
@@ -126,13 +126,10 @@ async def test_a_turn_lost_after_its_custom_action_started_is_not_computed_again
     the turn again could repeat what the action did, so the customer gets the apology."""
     import signal
 
-    from handoff_hub import engine_processes, engine_wire
+    from handoff_hub import engine_processes
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 
-    project = project_with_endpoint(tmp_path, slow_action_server)
-    (project / "endpoints.yml").write_text(
-        f"action_endpoint:\n  url: {slow_action_server}/webhook\n  timeout: 60\n"
-    )
+    project = project_with_endpoint(tmp_path, slow_action_server, timeout=60)
     settings.HUB = {
         **settings.HUB,
         "ASSISTANT_PATH": str(project),
@@ -140,15 +137,7 @@ async def test_a_turn_lost_after_its_custom_action_started_is_not_computed_again
         "HANDOFF_ON_BOT_ERROR": True,
         "ENGINE_PROCESSES": 1,
     }
-    requests = []
-    real_encode = engine_wire.encode
-
-    def recording_encode(message):
-        if isinstance(message, engine_wire.TurnRequest):
-            requests.append(message.request_id)
-        return real_encode(message)
-
-    monkeypatch.setattr(engine_wire, "encode", recording_encode)
+    requests = record_turn_requests(monkeypatch)
     (process,) = await asyncio.to_thread(engine_processes.start_engine_processes)
     try:
         chat, _ = await customer()

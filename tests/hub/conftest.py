@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from handoff_hub import engine_wire
 from handoff_hub.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost")
@@ -152,3 +153,17 @@ async def a_chat_switches_version_on_activation(make_version) -> None:
     assert stored.assistant_version_id == second.pk
     assert stored.assistant_fingerprint == second.model_fingerprint
     await cust.close()
+
+
+def record_turn_requests(monkeypatch) -> list:
+    """(carries a tracker, carries a token) of each turn request the hub sends from now on."""
+    sent = []
+    real_encode = engine_wire.encode
+
+    def recording_encode(message):
+        if isinstance(message, engine_wire.TurnRequest):
+            sent.append((message.turn.tracker_state is not None, message.token is not None))
+        return real_encode(message)
+
+    monkeypatch.setattr(engine_wire, "encode", recording_encode)
+    return sent

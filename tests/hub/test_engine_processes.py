@@ -13,12 +13,18 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 
-from handoff_hub import engine_processes, engine_wire
+from handoff_hub import engine_processes
 from handoff_hub.assistants import actions
 from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 from handoff_hub.engine import get_assistant
 from handoff_hub.models import Conversation, Message
-from tests.hub.conftest import ONE, a_chat_switches_version_on_activation, customer, say
+from tests.hub.conftest import (
+    ONE,
+    a_chat_switches_version_on_activation,
+    customer,
+    record_turn_requests,
+    say,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -112,22 +118,8 @@ class _hub_engine_refuses:
         del self.assistant.handle
 
 
-def _record_requests(monkeypatch) -> list:
-    """(carries a tracker, carries a token) of each turn request the hub sends from now on."""
-    sent = []
-    real_encode = engine_wire.encode
-
-    def recording_encode(message):
-        if isinstance(message, engine_wire.TurnRequest):
-            sent.append((message.turn.tracker_state is not None, message.token is not None))
-        return real_encode(message)
-
-    monkeypatch.setattr(engine_wire, "encode", recording_encode)
-    return sent
-
-
 async def test_later_turns_of_a_chat_leave_its_tracker_off_the_wire(engine_process, monkeypatch):
-    sent = _record_requests(monkeypatch)
+    sent = record_turn_requests(monkeypatch)
     await _talk(SCRIPT[:4])
     # The first turn of a new chat has no tracker yet; every later one sends only a token.
     assert sent[0] == (False, False)
@@ -145,7 +137,7 @@ async def test_a_replaced_engine_process_is_sent_the_tracker_it_no_longer_holds(
     os.kill(old_pid, signal.SIGKILL)
     new_pid = await database_sync_to_async(_wait_for_new_worker)(old_pid)
     assert new_pid != old_pid
-    sent = _record_requests(monkeypatch)
+    sent = record_turn_requests(monkeypatch)
     for number, text in enumerate(SCRIPT[1:4], start=1):
         await say(cust, text, f"m-{number}")
         await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
@@ -196,7 +188,7 @@ async def test_a_turn_sent_to_a_process_that_just_died_is_computed_by_the_replac
     dead = process.process
     os.kill(dead.pid, signal.SIGKILL)
     await asyncio.to_thread(dead.wait)
-    sent = _record_requests(monkeypatch)
+    sent = record_turn_requests(monkeypatch)
     await say(cust, "hello", "m-0")
     while not sent:
         await asyncio.sleep(0.005)
@@ -235,7 +227,7 @@ async def test_a_turn_that_loses_two_engine_processes_apologises_and_hands_off(e
 
 
 async def test_stopping_lets_the_turns_an_engine_process_has_finish(engine_process, monkeypatch):
-    sent = _record_requests(monkeypatch)
+    sent = record_turn_requests(monkeypatch)
     cust, welcome = await customer()
     await say(cust, "hello", "m-0")
     while not sent:  # the consumer reads the turn's input first, then sends it

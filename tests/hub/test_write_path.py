@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-import time
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
@@ -77,8 +77,18 @@ async def test_a_failing_write_fails_alone_and_its_batch_neighbours_are_stored()
     assert await database_sync_to_async(Message.objects.count)() == 5
 
 
-def _hold_the_writer(seconds: float) -> None:
-    time.sleep(seconds)  # the jobs queued meanwhile make up the next batch
+async def _hold_the_writer() -> tuple[asyncio.Future, threading.Event]:
+    """A job that keeps the writer busy until released: the jobs queued meanwhile make up
+    its next batch. Returns once the writer runs it."""
+    running, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        running.set()
+        assert release.wait(10)
+
+    held = group_commit.submit(hold)
+    assert await asyncio.to_thread(running.wait, 10)
+    return held, release
 
 
 def _append_with_taken_seq(conversation_id: int) -> None:
@@ -93,11 +103,11 @@ async def test_a_job_failing_at_the_batch_insert_fails_alone_with_djangos_error(
     chats = await database_sync_to_async(_new_chats)(4)
     first = chats[0].pk
     await group_commit.submit(store_incoming, first, "first", None, None, order_key=first)
-    held = group_commit.submit(_hold_the_writer, 0.3)
-    await asyncio.sleep(0.05)  # the writer runs the hold
+    held, release = await _hold_the_writer()
     futures = _submit_stores(chats[1:])
-    clash = group_commit.submit(_append_with_taken_seq, chats[0].pk, order_key=chats[0].pk)
+    clash = group_commit.submit(_append_with_taken_seq, first, order_key=first)
     with caplog.at_level(logging.INFO, logger="handoff_hub.group_commit"):
+        release.set()
         await held
         stored = await asyncio.gather(*futures)
         with pytest.raises(IntegrityError):
@@ -107,15 +117,14 @@ async def test_a_job_failing_at_the_batch_insert_fails_alone_with_djangos_error(
     assert [s.created for s in stored] == [True] * 3
     rows = await database_sync_to_async(list)(Message.objects.values_list("conversation", "text"))
     assert sorted(rows) == sorted(
-        [(chats[0].pk, "first"), *((chat.pk, f"hi {n}") for n, chat in enumerate(chats[1:]))]
+        [(first, "first"), *((chat.pk, f"hi {n}") for n, chat in enumerate(chats[1:]))]
     )
 
 
 @pytest.mark.asyncio
 async def test_listener_changes_of_one_batch_all_reach_the_row():
     (chat,) = await database_sync_to_async(_new_chats)(1)
-    held = group_commit.submit(_hold_the_writer, 0.3)
-    await asyncio.sleep(0.05)
+    held, release = await _hold_the_writer()
     # Without the row in the batch's locks (no order_key), each change reads it itself.
     changes = [
         group_commit.submit(listeners.add, chat.pk, "customer:one"),
@@ -123,6 +132,7 @@ async def test_listener_changes_of_one_batch_all_reach_the_row():
         group_commit.submit(listeners.add, chat.pk, "customer:three"),
         group_commit.submit(listeners.remove, chat.pk, "watcher:two"),
     ]
+    release.set()
     await held
     await asyncio.gather(*changes)
     row = await Conversation.objects.aget(pk=chat.pk)
