@@ -4,9 +4,11 @@
 
 For each profile, in one run: the bare Channels echo consumer at full speed (the ceiling),
 then the hub at several offered rates (latency vs load), then at full speed with 10 / 100 /
-1,000 sockets (how the cost grows), then with the engine in the hub's threads instead of an
-engine process (full speed and 100 msg/s). Every chat is 10 messages long, then the socket starts a
-new one. Writes bench/results/bot_traffic.json and docs/benchmarks/bot-latency.svg.
+1,000 sockets (how the cost grows), then 100-turn chats at 500 msg/s (reply latency of turns
+1-10 … 91-100: how a turn's cost grows with its chat), then with the engine in the hub's
+threads instead of an engine process (full speed and 100 msg/s). Except in the long chats,
+every chat is 10 messages long, then the socket starts a new one. Writes
+bench/results/bot_traffic.json and docs/benchmarks/bot-latency.svg.
 """
 
 import argparse
@@ -20,6 +22,7 @@ from bench.harness import ROOT, echo, hub, load_average, log, machine, run_load,
 
 RATES = (50, 100, 200, 300, 500)
 SIZES = (10, 100, 1000)
+LONG_CHAT = 100  # turns (each socket sends 5 a second at 500 msg/s)
 
 
 def measure(url: str, label: str, **options) -> dict:
@@ -65,6 +68,17 @@ def run_profile(profile: str, duration: float) -> dict:
                 duration=duration,
                 connect_rate=500,
             )
+        # Chats that never restart: does a turn cost more as its chat grows?
+        figures["long_chats"] = measure(
+            url,
+            f"hub {profile}, 100 sockets, 500 msg/s, one chat of {LONG_CHAT} turns each",
+            clients=100,
+            rate=500,
+            duration=LONG_CHAT / 5,
+            turns_per_chat=0,
+        )
+        for turns, figure in figures["long_chats"]["reply_by_turn_in_chat"].items():
+            log(f"    turns {turns}: reply p50 {figure['p50_ms']} ms, p99 {figure['p99_ms']} ms")
     # The same hub with the engine in its own threads (HUB_ENGINE_PROCESSES=0).
     with hub(profile, engine_processes=0) as server:
         figures["threads"] = {

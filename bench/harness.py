@@ -147,7 +147,7 @@ def run_load(url: str, **options) -> dict:
         flag = "--" + key.replace("_", "-")
         if value is True:
             command.append(flag)
-        elif value not in (None, False):
+        elif value is not None and value is not False:  # 0 is a value (--turns-per-chat 0)
             command += [flag, str(value)]
     result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if result.returncode != 0:

@@ -9,7 +9,8 @@ result line to stdout:
 Each client says hello and sends one warm-up message; once every client has, the window
 opens: each sends a message, waits for its acknowledgement and the bot's reply, and sends the
 next at its share of `--rate` (0 = as fast as the replies come). Latencies: send → ack, send →
-first bot message. `--idle` only opens the sockets and holds them (capacity benchmark).
+first bot message, also by the turn's place in its chat (turns 1-10, 11-20, …: what a turn
+costs as the chat grows). `--idle` only opens the sockets and holds them (capacity benchmark).
 
 Sockets open at `--connect-rate` per second with at most `--max-opening` handshakes in flight,
 as visitors arrive at a site: firing thousands of handshakes at once would measure the
@@ -40,6 +41,8 @@ class Stats:
     def __init__(self) -> None:
         self.ack_ms: list[float] = []
         self.reply_ms: list[float] = []
+        # Reply latencies by the turn's place in its chat, in tens (0: turns 1-10).
+        self.reply_ms_by_turn: dict[int, list[float]] = {}
         self.errors = 0
         self.connected = 0
         self.warmed = 0
@@ -123,12 +126,15 @@ async def customer(number: int, args, stats: Stats, window: Window, opening) -> 
         # Spread the clients' sends evenly over one interval.
         next_send = window.start_at + random.random() * interval
         sent = 1
+        turn_in_chat = 1  # the warm-up was the chat's first turn
         while True:
             await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
             if time.perf_counter() >= window.stop_at:
                 return
             if args.turns_per_chat and sent % args.turns_per_chat == 0:
                 await _hello(ws)  # a new chat on the same socket, as after "end"
+                turn_in_chat = 0
+            turn_in_chat += 1
             try:
                 ack_ms, reply_ms = await _exchange(ws, random.choice(PHRASES), f"m-{number}-{sent}")
             except RuntimeError:
@@ -139,6 +145,7 @@ async def customer(number: int, args, stats: Stats, window: Window, opening) -> 
             if time.perf_counter() < window.stop_at:
                 stats.ack_ms.append(ack_ms)
                 stats.reply_ms.append(reply_ms)
+                stats.reply_ms_by_turn.setdefault((turn_in_chat - 1) // 10, []).append(reply_ms)
             next_send = max(next_send + interval, time.perf_counter() if not interval else 0)
 
 
@@ -198,6 +205,14 @@ async def run(args) -> dict:
         "ack_p99_ms": _round(percentile(stats.ack_ms, 0.99)),
         "reply_p50_ms": _round(percentile(stats.reply_ms, 0.5)),
         "reply_p99_ms": _round(percentile(stats.reply_ms, 0.99)),
+        "reply_by_turn_in_chat": {
+            f"{10 * tens + 1}-{10 * tens + 10}": {
+                "replies": len(values),
+                "p50_ms": _round(percentile(values, 0.5)),
+                "p99_ms": _round(percentile(values, 0.99)),
+            }
+            for tens, values in sorted(stats.reply_ms_by_turn.items())
+        },
         "errors": stats.errors,
         "failed_clients": len(failures),
         "first_failure": failures[0] if failures else None,

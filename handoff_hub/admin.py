@@ -1,6 +1,9 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 
+from handoff_hub import trackers
 from handoff_hub.models import (
     AgentProfile,
     AuditEvent,
@@ -115,7 +118,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "public_id",
         "status",
         "assigned_agent",
-        "tracker_state",
+        "tracker",
         "tracker_version",
         "last_seq",
         "listeners",
@@ -125,8 +128,15 @@ class ConversationAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
+    # Stored as a snapshot plus each later turn's events: shown whole (`tracker`), never edited.
+    exclude = ("tracker_state", "tracker_base_version")
     inlines = [MessageInline, AuditInline]
     form = ConversationForm
+
+    @admin.display(description="Tracker")
+    def tracker(self, obj) -> str:
+        # Escaped by the admin like any read-only value.
+        return json.dumps(trackers.load(obj), indent=2, ensure_ascii=False)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change, **kwargs)

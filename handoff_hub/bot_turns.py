@@ -6,7 +6,6 @@ else advanced its tracker meanwhile. That is what guarantees no bot message afte
 """
 
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from bot_engine import Handoff
-from handoff_hub import group_commit, write_batch
+from handoff_hub import group_commit, trackers, write_batch
 from handoff_hub.engine import assistant_for, get_assistant
 from handoff_hub.engine_pool import start_in_engine_thread
 from handoff_hub.messaging import append_message, lock_conversation_light
@@ -93,7 +92,7 @@ def read_turn_input(conversation_id: int, message: Message) -> TurnInput | None:
     conversation = Conversation.objects.get(pk=conversation_id)
     if conversation.status != ConversationStatus.BOT:
         return None
-    return turn_input_for(conversation, message, conversation.tracker_state)
+    return turn_input_for(conversation, message, trackers.load(conversation))
 
 
 def turn_input_for(conversation: Conversation, message: Message, tracker_state) -> TurnInput:
@@ -129,49 +128,19 @@ def compute_turn(turn: TurnInput):
     return result
 
 
-def compute_encoded_turn(turn: TurnInput, previous: tuple[dict, str] | None):
-    """compute_turn, plus the new tracker's JSON (in this thread, not the writer's)."""
+def compute_encoded_turn(turn: TurnInput):
+    """compute_turn, plus what its commit writes of the tracker (encoded in this thread, not
+    the writer's)."""
     result = compute_turn(turn)
-    # The engine's new state is the turn's input plus `result.events` (Assistant.handle).
-    appended = result.events if previous is not None and previous[0] is turn.tracker_state else None
-    result.tracker_json = encode_tracker(result.tracker_state, previous, appended)
+    trackers.prepare_write(result, turn.tracker_state)
     return result
-
-
-def extends(before: dict | None, state: dict, appended: list) -> bool:
-    """Is `state` the tracker `before` (None: a new chat) plus the `appended` events, and
-    nothing else? The engine's turns are (Assistant.handle); this says when one can be
-    written, or sent, as its new events alone."""
-    before = before or {}
-    return (
-        set(state) == {"sender_id", "events"}
-        and set(before) <= {"sender_id", "events"}
-        and before.get("sender_id", state["sender_id"]) == state["sender_id"]
-        and len(state["events"]) == len(before.get("events") or []) + len(appended)
-    )
-
-
-def encode_tracker(
-    state: dict, previous: tuple[dict, str] | None, appended=None, appended_json=None
-) -> str:
-    """The tracker as JSON; when it is `previous` (state, its JSON) plus the `appended`
-    events, only those are encoded (or `appended_json`, their JSON without the brackets, is
-    used as is) — a turn no longer costs the length of the chat."""
-    if previous is not None and appended is not None:
-        before, text = previous
-        if "events" in before and extends(before, state, appended) and text.endswith("]}"):
-            added = json.dumps(appended)[1:-1] if appended_json is None else appended_json
-            if not added:
-                return text
-            return text[:-2] + (", " if before["events"] else "") + added + "]}"
-    return json.dumps(state)
 
 
 class EngineFailed(Exception):
     """The engine raised while computing a turn (as opposed to its commit failing)."""
 
 
-def start_turn(turn: TurnInput, previous, loop, future) -> None:
+def start_turn(turn: TurnInput, loop, future) -> None:
     """Compute `turn` and queue its commit, in an engine thread of this process or in an
     engine process (HUB_ENGINE_PROCESSES). From the event loop; returns at once.
 
@@ -181,17 +150,17 @@ def start_turn(turn: TurnInput, previous, loop, future) -> None:
     from handoff_hub import engine_processes
 
     if engine_processes.enabled():
-        engine_processes.start_turn(turn, previous, loop, future)
+        engine_processes.start_turn(turn, loop, future)
     else:
-        start_in_engine_thread(compute_and_commit, turn, previous, loop, future)
+        start_in_engine_thread(compute_and_commit, turn, loop, future)
 
 
-def compute_and_commit(turn: TurnInput, previous, loop, future) -> None:
+def compute_and_commit(turn: TurnInput, loop, future) -> None:
     """In an engine thread: compute the turn, then queue its commit (see start_turn)."""
     # Whatever happens here, `future` is settled: the socket waits for it (and a drain for
     # the socket).
     try:
-        result = compute_encoded_turn(turn, previous)
+        result = compute_encoded_turn(turn)
     except BaseException as error:  # handed to the waiting consumer
         fail_turn(loop, future, error)
         if not isinstance(error, Exception):
@@ -257,7 +226,7 @@ def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
         if turn is None:
             return []
         try:
-            result = compute_turn(turn)
+            result = compute_encoded_turn(turn)
         except Exception:
             logger.exception("Bot engine failed on conversation %s", turn.sender_id)
             return commit_bot_failure(conversation_id)
@@ -294,13 +263,15 @@ def resume_bot_after_human(
     """The bot takes the chat back (caller holds the row lock) and says `response`."""
     try:
         loaded = assistant_for(conversation)
+        before = trackers.load(conversation)
         result = loaded.assistant.return_from_human(
-            conversation.tracker_state,
+            before,
             slots=slots,
             sender_id=str(conversation.public_id),
             response=response,
         )
         result.assistant_version = loaded
+        trackers.prepare_write(result, before)
     except Exception:
         logger.exception("Bot engine failed to resume conversation %s", conversation.public_id)
         return
@@ -313,11 +284,7 @@ def _store_bot_output(conversation: Conversation, result) -> list[Message]:
         data = {k: bot_message[k] for k in _RICH_KEYS if bot_message.get(k)}
         text = bot_message.get("text") or ""
         said.append(append_message(conversation, Sender.BOT, text, data, save_conversation=False))
-    conversation.tracker_state = result.tracker_state
-    # Encoded already (handoff_hub.write_batch writes it as is).
-    conversation.tracker_json = getattr(result, "tracker_json", None)
-    conversation.tracker_version += 1
-    fields = ["tracker_state", "tracker_version", "last_seq", "updated_at"]
+    fields = [*trackers.record_turn(conversation, result), "last_seq", "updated_at"]
     loaded = getattr(result, "assistant_version", None)
     if loaded is not None:  # which version said it, for analytics and support
         conversation.assistant_version_id = loaded.version_id

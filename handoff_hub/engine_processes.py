@@ -62,13 +62,13 @@ def enabled() -> bool:
     return int(settings.HUB.get("ENGINE_PROCESSES", 0)) > 0
 
 
-def start_turn(turn, previous, loop, future) -> None:
+def start_turn(turn, loop, future) -> None:
     """bot_turns.start_turn's path when engine processes are on. Never blocks the loop."""
     if _shutting_down:  # after the drain's last step: nothing may start processes again
         fail_turn(loop, future, EngineProcessEnded("the hub is shutting down"))
         return
     processes = _processes or start_engine_processes(wait=False)
-    processes[turn.conversation_id % len(processes)].start_turn(turn, previous, loop, future)
+    processes[turn.conversation_id % len(processes)].start_turn(turn, loop, future)
 
 
 def start_engine_processes(wait: bool = True, timeout: float = 120) -> list["EngineProcess"]:
@@ -109,7 +109,6 @@ def worker_pids() -> list[int]:
 @dataclass(frozen=True)
 class _Pending:
     turn: object  # bot_turns.TurnInput
-    previous: tuple | None  # the consumer's (state, JSON) of the turn's input, if it had it
     loop: object  # asyncio.AbstractEventLoop
     future: object  # asyncio.Future of `loop`
     action_ran: str | None = None  # the custom action the worker said it started
@@ -141,12 +140,12 @@ class EngineProcess:
         with self.lock:
             self._spawn()
 
-    def start_turn(self, turn, previous, loop, future) -> None:
+    def start_turn(self, turn, loop, future) -> None:
         token = getattr(turn.tracker_state, "token", None)
         wire_turn = replace(turn, tracker_state=None) if token else turn
         with self.lock:
             request_id = next(self.request_ids)
-            self.pending[request_id] = _Pending(turn, previous, loop, future)
+            self.pending[request_id] = _Pending(turn, loop, future)
             self._send_locked(engine_wire.TurnRequest(request_id, wire_turn, token))
 
     def wait_ready(self, timeout: float) -> None:
@@ -297,7 +296,7 @@ class EngineProcess:
             fail_turn(entry.loop, entry.future, RemoteEngineError(reply.error))
             return
         try:
-            result = engine_replies.result_from(reply, entry.turn, entry.previous)
+            result = engine_replies.result_from(reply, entry.turn)
         except Exception as error:
             fail_turn(entry.loop, entry.future, error)
             raise

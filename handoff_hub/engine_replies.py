@@ -2,17 +2,17 @@
 
 The reply is the engine's TurnResult without its tracker: the hub already holds the turn's
 input state, so the new state is that plus the turn's events (the engine's contract, which
-`bot_turns.encode_tracker` relies on too). Only when a turn's state is not its input plus its
-events does the whole state come back.
+the tracker's storage relies on too: handoff_hub.trackers). Only when a turn's state is not
+its input plus its events does the whole state come back.
 """
 
 import json
 from dataclasses import dataclass, replace
 
 from bot_engine import TurnResult
-from handoff_hub.bot_turns import encode_tracker, extends
 from handoff_hub.engine import LoadedAssistant
 from handoff_hub.engine_wire import WorkerState
+from handoff_hub.trackers import extends
 
 
 @dataclass
@@ -21,8 +21,8 @@ class TurnReply:
     token: str | None  # the worker's name for the new state (None: it keeps no copy)
     result: TurnResult  # without its tracker_state
     sender_id: str
-    # The turn's events as JSON without the brackets, when the new state is the input plus
-    # them (the hub appends this to the input's JSON); otherwise `state` is the new state.
+    # The turn's events as JSON, when the new state is the input plus them (what the hub
+    # stores of the turn's tracker); otherwise `state` is the new state.
     appended_json: str | None
     state: dict | None
     version_id: int | None
@@ -41,29 +41,25 @@ def reply_for(request_id: int, token: str | None, turn_state: dict | None, resul
         # the state, nor the loaded assistant the result was tagged with.
         result=replace(result, tracker_state=None),
         sender_id=new["sender_id"],
-        appended_json=json.dumps(appended)[1:-1] if plain else None,
+        appended_json=json.dumps(appended) if plain else None,
         state=None if plain else dict(new),
         version_id=loaded.version_id,
         fingerprint=loaded.fingerprint,
     )
 
 
-def result_from(reply: TurnReply, turn, previous: tuple[dict, str] | None) -> TurnResult:
-    """The TurnResult the hub commits, rebuilt from `reply` to `turn`, whose input state is
-    `previous[0]` when the consumer passed its (state, JSON) for it."""
+def result_from(reply: TurnReply, turn) -> TurnResult:
+    """The TurnResult the hub commits, rebuilt from `reply` to `turn`."""
     result = reply.result
     if reply.state is not None:
         state = WorkerState(reply.state)
-        encoded = json.dumps(state)
+        result.tracker_events_json, result.tracker_json = None, json.dumps(state)
     else:
         old = turn.tracker_state or {}
         events = list(old.get("events") or []) + result.events
         state = WorkerState(sender_id=reply.sender_id, events=events)
-        if previous is not None and previous[0] is not turn.tracker_state:
-            previous = None
-        encoded = encode_tracker(state, previous, result.events, reply.appended_json)
+        result.tracker_events_json, result.tracker_json = reply.appended_json, None
     state.token = reply.token
     result.tracker_state = state
-    result.tracker_json = encoded
     result.assistant_version = LoadedAssistant(None, reply.version_id, reply.fingerprint)
     return result

@@ -100,7 +100,10 @@ class Conversation(models.Model):
         on_delete=models.SET_NULL,
         related_name="conversations",
     )
+    # The tracker as it was after turn `tracker_base_version`; each later turn's events are a
+    # TrackerEvents row (handoff_hub.trackers reads the whole tracker).
     tracker_state = models.JSONField(null=True, blank=True)
+    tracker_base_version = models.PositiveIntegerField(default=0)
     # Bumped on every bot turn so a turn computed on a stale tracker is detected and redone.
     tracker_version = models.PositiveIntegerField(default=0)
     last_seq = models.PositiveIntegerField(default=0)
@@ -122,6 +125,28 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"Conversation {self.public_id} ({self.status})"
+
+
+class TrackerEvents(models.Model):
+    """The events one bot turn added to its conversation's tracker (as JSON text), so a turn
+    writes only what it added instead of the whole, growing tracker."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="tracker_events"
+    )
+    version = models.PositiveIntegerField()  # the conversation's tracker_version after it
+    events = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "version"], name="tracker_events_once_per_version"
+            )
+        ]
+        verbose_name_plural = "tracker events"
+
+    def __str__(self) -> str:
+        return f"Tracker events {self.version} of conversation {self.conversation_id}"
 
 
 class Message(models.Model):

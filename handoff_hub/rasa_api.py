@@ -20,6 +20,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from handoff_hub import trackers
 from handoff_hub.agent_actions import conversations_visible_to
 from handoff_hub.customer_actions import receive_customer_message
 from handoff_hub.engine import get_assistant
@@ -110,7 +111,7 @@ def conversation_tracker(request, sender_id: str) -> Response:
     if conversation is None:
         return Response({"error": "No such conversation."}, status=404)
     assistant = get_assistant(conversation)
-    tracker = assistant.new_tracker(sender_id, conversation.tracker_state)
+    tracker = assistant.new_tracker(sender_id, trackers.load(conversation))
     return Response(tracker.current_state())
 
 

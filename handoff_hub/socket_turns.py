@@ -36,12 +36,12 @@ MAX_ATTEMPTS = 3
 
 class SocketTurns:
     def __init__(self):
-        # (tracker_version, tracker_state, its JSON) after this socket's last committed turn.
-        self.tracker: tuple[int, dict | None, str | None] | None = None
+        # (tracker_version, tracker_state) after this socket's last committed turn.
+        self.tracker: tuple[int, dict | None] | None = None
 
     def new_chat(self, tracker_version: int) -> None:
         """A chat this socket just created has no tracker yet: its first turn reads no row."""
-        self.tracker = (tracker_version, None, None)
+        self.tracker = (tracker_version, None)
 
     def forget(self) -> None:
         self.tracker = None
@@ -67,9 +67,8 @@ class SocketTurns:
                 turn = await in_engine_thread(read_turn_input, conversation_id, stored.message)
                 if turn is None:
                     return
-            previous = self.tracker[1:] if cached and self.tracker[2] is not None else None
             done = asyncio.get_running_loop().create_future()
-            start_turn(turn, previous, asyncio.get_running_loop(), done)
+            start_turn(turn, asyncio.get_running_loop(), done)
             try:
                 said, result = await done
             except EngineFailed as failure:
@@ -99,7 +98,7 @@ class SocketTurns:
                 self.tracker = None  # the turn was dropped: the cache must not hold it
                 return
             if said != STALE:
-                self.tracker = (turn.tracker_version + 1, result.tracker_state, result.tracker_json)
+                self.tracker = (turn.tracker_version + 1, result.tracker_state)
                 return
             self.tracker = None
             version = -1  # re-read the tracker another turn moved on

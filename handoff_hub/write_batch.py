@@ -4,8 +4,8 @@ Inside a batch (handoff_hub.group_commit) the message path
   - locks every conversation of the batch with one `SELECT … ORDER BY id FOR UPDATE`,
   - looks up the batch's client message ids (idempotent resends) with one query,
   - inserts every new message with one INSERT, and
-  - writes each conversation's new `last_seq` / tracker / listeners with one UPDATE per kind
-    of change,
+  - writes each conversation's new `last_seq` / tracker version / listeners with one UPDATE
+    per kind of change, and the events its bot turns added with one INSERT,
 all in the batch's transaction, before its single COMMIT. On PostgreSQL the two reads travel
 together (after the BEGIN, which psycopg sends and waits for on its own), and so do all the
 writes: BEGIN, reads, writes, COMMIT are four round trips whatever the batch holds, where one
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
-from handoff_hub.models import Conversation, HandoffTicket, Message
+from handoff_hub.models import Conversation, HandoffTicket, Message, TrackerEvents
 from handoff_hub.presenters import READ, conversation_summary
 
 _LIGHT_DEFER = ("tracker_state", "customer_metadata")
@@ -78,6 +78,8 @@ def prepare(conversation_ids: list[int], client_ids: list[tuple[int, str]]) -> N
     cache["new_messages"] = []
     cache["dirty"] = {}
     cache["listeners"] = {}
+    cache["tracker_events"] = []
+    cache["tracker_drops"] = []
 
 
 def _columns(model, skip=()) -> str:
@@ -274,6 +276,35 @@ def save_listeners(conversation: Conversation) -> None:
     cache["listeners"][conversation.pk] = conversation
 
 
+def add_tracker_events(conversation_id: int, version: int, events_json: str) -> None:
+    """Insert a turn's TrackerEvents row now, or with the batch's other writes."""
+    cache = batch_cache()
+    if cache is None or "tracker_events" not in cache:
+        TrackerEvents.objects.create(
+            conversation_id=conversation_id, version=version, events=events_json
+        )
+        return
+    cache["tracker_events"].append((conversation_id, version, events_json))
+
+
+def drop_tracker_events(conversation_id: int, up_to_version: int) -> None:
+    """Delete the TrackerEvents rows a new snapshot covers, now or after the batch's inserts."""
+    cache = batch_cache()
+    if cache is None or "tracker_drops" not in cache:
+        TrackerEvents.objects.filter(
+            conversation_id=conversation_id, version__lte=up_to_version
+        ).delete()
+        return
+    cache["tracker_drops"].append((conversation_id, up_to_version))
+
+
+def tracker_events_not_flushed(conversation_id: int) -> list[tuple[int, str]]:
+    """(version, events JSON) this batch added to the conversation's tracker, not yet written."""
+    cache = batch_cache()
+    added = (cache or {}).get("tracker_events") or ()
+    return [(version, text) for pk, version, text in added if pk == conversation_id]
+
+
 def listeners_changed(conversation_id: int) -> Conversation | None:
     """The row whose `listeners` this batch changed and has not written yet, if any."""
     cache = batch_cache()
@@ -308,6 +339,7 @@ def flush() -> None:
     updates = [_row_updates(fields, rows, now) for fields, rows in by_fields.items()]
     if cache["listeners"]:  # who listens is no change of the chat: updated_at stays
         updates.append(_row_updates(("listeners",), list(cache["listeners"].values())))
+    updates += _tracker_writes(cache["tracker_events"], cache["tracker_drops"])
     messages = [message for message, _announce in written]
     ids = [row[0] for returned in _run(updates, _inserts(messages)) for row in returned]
     for message, pk in zip(messages, ids, strict=True):
@@ -319,6 +351,7 @@ def flush() -> None:
     if summaries:
         _publish_summaries(summaries, messages)
     cache["new_messages"], cache["dirty"], cache["listeners"] = [], {}, {}
+    cache["tracker_events"], cache["tracker_drops"] = [], []
 
 
 def _inserts(messages: list[Message]) -> list[tuple[str, list]]:
@@ -343,6 +376,26 @@ def _inserts(messages: list[Message]) -> list[tuple[str, list]]:
         )
         statements.append((sql, [value for row in chunk for value in row]))
     return statements
+
+
+def _tracker_writes(added: list, drops: list) -> list[tuple[str, list]]:
+    """The batch's TrackerEvents INSERTs, then the DELETEs of rows that a snapshot of the
+    same batch covers (after: a turn's row may come before the snapshot that covers it)."""
+    quote = connection.ops.quote_name
+    table = quote(TrackerEvents._meta.db_table)
+    columns = ", ".join(quote(name) for name in ("conversation_id", "version", "events"))
+    writes = []
+    # Only our own model's column names go into the text; every value is a parameter.
+    if added:
+        insert = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s)"  # noqa: S608
+        writes.append((insert, [list(row) for row in added]))
+    if drops:
+        delete = (
+            f"DELETE FROM {table} WHERE {quote('conversation_id')} = %s "  # noqa: S608
+            f"AND {quote('version')} <= %s"
+        )
+        writes.append((delete, [list(row) for row in drops]))
+    return writes
 
 
 def _publish_summaries(conversations: dict[int, Conversation], written: list[Message]) -> None:

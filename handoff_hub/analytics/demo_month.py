@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from handoff_hub import trackers
 from handoff_hub.agent_actions import send_agent_message
 from handoff_hub.analytics.clock import SimulatedClock
 from handoff_hub.customer_actions import rate_conversation, receive_customer_message
@@ -200,7 +201,7 @@ class DemoMonth:
         assistant = assistant_for(conversation).assistant
         with transaction.atomic():
             locked = lock_conversation(conversation.pk)
-            tracker = assistant.new_tracker(str(locked.public_id), locked.tracker_state)
+            tracker = assistant.new_tracker(str(locked.public_id), trackers.load(locked))
             enqueue_handoff(locked, reason, assistant.bot_context(tracker))
 
     # ---- with a human ----

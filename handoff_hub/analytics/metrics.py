@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from handoff_hub import trackers
 from handoff_hub.analytics.filters import Scope
 from handoff_hub.analytics.stats import (
     duration_summary,
@@ -56,10 +57,7 @@ def analytics_report(scope: Scope) -> dict:
     rows = list(conversations.values("pk", "created_at", "rating", "assistant_version_id"))
     tickets = _narrowed(HandoffTicket.objects.filter(conversation__in=conversations), scope)
     timelines = ticket_timelines(tickets)
-    nlu = {
-        pk: user_intent_counts(state)
-        for pk, state in conversations.values_list("pk", "tracker_state").iterator(chunk_size=500)
-    }
+    nlu = {pk: user_intent_counts(state) for pk, state in trackers.load_many(conversations).items()}
     handed = {t.conversation_id for t in timelines}
     ratings = {row["pk"]: row["rating"] for row in rows if row["rating"] is not None}
     return {

@@ -1,11 +1,13 @@
 """Django admin shows conversations with their transcripts, messages and agents."""
 
+import json
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from handoff_hub.messaging import append_message, lock_conversation
-from handoff_hub.models import Conversation
+from handoff_hub.models import Conversation, TrackerEvents
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +79,22 @@ def test_roles_exist_as_groups_with_their_permissions():
     assert {"view_conversation", "add_privatenote"} <= agent
     assert "change_queue" not in agent and "change_queue" in supervisor
     assert {"add_webhook", "delete_queue", "change_cannedresponse"} <= admin
+
+
+def test_admin_shows_the_whole_tracker_escaped_and_lets_nobody_edit_it(client):
+    snapshot = {"sender_id": "s", "events": [{"event": "user", "text": "<i>first</i>"}]}
+    conversation = Conversation.objects.create(
+        tracker_state=snapshot, tracker_version=3, tracker_base_version=2
+    )
+    later = [{"event": "user", "text": "<i>second</i>"}]
+    TrackerEvents.objects.create(conversation=conversation, version=3, events=json.dumps(later))
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    detail = client.get(f"/admin/hub/conversation/{conversation.pk}/change/").content.decode()
+    # The snapshot and the turn stored after it, shown as one tracker, escaped.
+    assert "&lt;i&gt;first&lt;/i&gt;" in detail and "&lt;i&gt;second&lt;/i&gt;" in detail
+    assert "<i>" not in detail
+    assert 'name="tracker_state"' not in detail and 'name="tracker_base_version"' not in detail
 
 
 def test_an_admin_edit_keeps_what_the_message_path_wrote_meanwhile(rf):

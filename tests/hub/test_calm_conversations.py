@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 
+from handoff_hub import trackers
 from handoff_hub.models import AuditEvent, Conversation, HandoffTicket
 from tests.hub.conftest import agent, customer, say
 
@@ -159,7 +160,7 @@ async def test_a_new_chat_the_widget_opens_is_greeted_by_the_session_start_patte
     assert [f["data"] for f in hidden] == [{"event": "session_start", "hidden": True}]
     assert greeting["seq"] == hidden[0]["seq"] + 1
     stored = await Conversation.objects.aget(public_id=welcome["conversation"])
-    events = stored.tracker_state["events"]
+    events = (await database_sync_to_async(trackers.load)(stored))["events"]
     started = [e for e in events if e["event"] == "flow_started"]
     assert [e["flow_id"] for e in started] == ["pattern_session_start"]
     assert stored.customer_metadata == {"page_url": "https://shop.example/"}

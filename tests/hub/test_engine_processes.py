@@ -13,7 +13,7 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 
-from handoff_hub import engine_processes
+from handoff_hub import engine_processes, trackers
 from handoff_hub.assistants import actions
 from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 from handoff_hub.engine import get_assistant
@@ -56,7 +56,7 @@ def _transcript(public_id: str) -> tuple[list, list]:
         .order_by("seq")
         .values_list("sender", "text")
     )
-    return messages, [_comparable(event) for event in conversation.tracker_state["events"]]
+    return messages, [_comparable(event) for event in trackers.load(conversation)["events"]]
 
 
 def _comparable(event: dict) -> str:

@@ -1,7 +1,6 @@
-"""The message path's write machinery: group commit, set-based writes, tracker encoding."""
+"""The message path's write machinery: group commit and set-based writes."""
 
 import asyncio
-import json
 import logging
 import threading
 
@@ -9,8 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import IntegrityError
 
-from handoff_hub import group_commit, listeners, write_batch
-from handoff_hub.bot_turns import encode_tracker
+from handoff_hub import group_commit, listeners, trackers, write_batch
 from handoff_hub.engine import get_assistant
 from handoff_hub.messaging import lock_conversation_light, store_incoming
 from handoff_hub.models import Conversation, Message
@@ -18,22 +16,6 @@ from handoff_hub.status import Sender
 from tests.hub.conftest import customer, say
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def test_incremental_tracker_json_reads_back_as_the_full_tracker():
-    assistant = get_assistant()
-    state, text = None, None
-    for said in ["hello", "where is my order", "12345", "thanks", "are you a bot"]:
-        result = assistant.handle(state, said, sender_id="enc")
-        new = result.tracker_state
-        previous = (state, text) if state is not None else None
-        encoded = encode_tracker(new, previous, result.events)
-        assert json.loads(encoded) == json.loads(json.dumps(new))
-        state, text = new, encoded
-    # A tracker that is not the previous one plus the new events is encoded whole.
-    rewritten = {"sender_id": "enc", "events": [dict(e) for e in state["events"][:2]]}
-    assert encode_tracker(rewritten, (state, text), []) == json.dumps(rewritten)
-    assert encode_tracker(rewritten, (state, text), None) == json.dumps(rewritten)
 
 
 def _new_chats(count: int) -> list[Conversation]:
@@ -199,7 +181,7 @@ async def test_turn_dropped_by_a_handoff_never_feeds_the_next_turn(make_agent, m
     await say(peer, "thanks", "c-2")
     await peer.until(lambda f: f["type"] == "message" and f["sender"] == "bot" and f["seq"] > 7)
     stored = await database_sync_to_async(
-        lambda: Conversation.objects.get(pk=chat.pk).tracker_state
+        lambda: trackers.load(Conversation.objects.get(pk=chat.pk))
     )()
     kinds = [(e.get("event"), e.get("text")) for e in stored["events"]]
     assert ("user", "slow one") not in kinds, "the dropped turn reached the stored tracker"
