@@ -10,7 +10,9 @@ Each client says hello and sends one warm-up message; once every client has, the
 opens: each sends a message, waits for its acknowledgement and the bot's reply, and sends the
 next at its share of `--rate` (0 = as fast as the replies come). Latencies: send → ack, send →
 first bot message, also by the turn's place in its chat (turns 1-10, 11-20, …: what a turn
-costs as the chat grows). `--idle` only opens the sockets and holds them (capacity benchmark).
+costs as the chat grows). Every `--turns-per-chat` messages a socket starts a new chat, each
+socket at its own point of that cycle. `--idle` only opens the sockets and holds them
+(capacity benchmark).
 
 Sockets open at `--connect-rate` per second with at most `--max-opening` handshakes in flight,
 as visitors arrive at a site: firing thousands of handshakes at once would measure the
@@ -123,9 +125,10 @@ async def customer(number: int, args, stats: Stats, window: Window, opening) -> 
         if args.idle:
             await asyncio.sleep(max(0.0, window.stop_at - time.perf_counter()))
             return
-        # Spread the clients' sends evenly over one interval.
+        # Spread the clients' sends evenly over one interval, and their chats' starts over a
+        # chat's length: visitors do not all start a chat in the same 200 ms every 10 turns.
         next_send = window.start_at + random.random() * interval
-        sent = 1
+        sent = 1 + random.randrange(args.turns_per_chat) if args.turns_per_chat else 1
         turn_in_chat = 1  # the warm-up was the chat's first turn
         while True:
             await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
