@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from bot_engine import Handoff
+from bot_engine.actions import outside_effects
 from handoff_hub import group_commit, trackers, write_batch
 from handoff_hub.engine import assistant_for, get_assistant
 from handoff_hub.engine_pool import start_in_engine_thread
@@ -130,8 +131,11 @@ def compute_turn(turn: TurnInput):
 
 def compute_encoded_turn(turn: TurnInput):
     """compute_turn, plus what its commit writes of the tracker (encoded in this thread, not
-    the writer's)."""
-    result = compute_turn(turn)
+    the writer's) and the first custom action it started (`action_ran`, or None)."""
+    started: list[str] = []
+    with outside_effects.watched(started.append):
+        result = compute_turn(turn)
+    result.action_ran = started[0] if started else None
     trackers.prepare_write(result, turn.tracker_state)
     return result
 
@@ -235,8 +239,22 @@ def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
             return []
         if said != STALE:
             return said
+        if result.action_ran is not None:
+            return give_up_after_action(conversation_id, result.action_ran)
     logger.warning("Gave up on a bot turn for conversation %s after retries", conversation_id)
     return []
+
+
+def give_up_after_action(conversation_id: int, action: str) -> list[Message]:
+    """A turn refused as STALE after it ran a custom action is not computed again: that would
+    run the action again (an order cancelled twice). The customer gets the apology, and a
+    human if configured, as after any failed turn."""
+    logger.warning(
+        "A turn of conversation %s ran %s but another turn landed first; not redone",
+        conversation_id,
+        action,
+    )
+    return commit_bot_failure(conversation_id)
 
 
 def apply_turn_result(conversation: Conversation, result) -> list[Message]:

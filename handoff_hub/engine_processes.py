@@ -300,6 +300,7 @@ class EngineProcess:
         except Exception as error:
             fail_turn(entry.loop, entry.future, error)
             raise
+        result.action_ran = entry.action_ran  # as compute_encoded_turn says in-process
         queue_commit(entry.turn, result, entry.loop, entry.future)  # settles it on failure
 
     def _replace(self, sock: socket.socket, process: subprocess.Popen, reason: str) -> None:

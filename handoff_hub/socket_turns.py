@@ -3,12 +3,14 @@
 A socket keeps the tracker of the last turn it committed (state and JSON), so the next turn
 does not re-read a tracker that grows with the chat; it is used only while the row's
 `tracker_version`, read under the lock when the message was stored, still matches. A turn the
-row refuses because another one landed first (STALE) is recomputed from the row; one refused
-because a human took the chat (NOT_WITH_BOT) is dropped; one lost with the engine process
-computing it is computed once more, unless it had started a custom action.
+row refuses because another one landed first (STALE) is recomputed from the row, unless it had
+started a custom action; one refused because a human took the chat (NOT_WITH_BOT) is dropped;
+one lost with the engine process computing it is computed once more, unless it had started a
+custom action. Turns of one chat on one process run one at a time.
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 
@@ -20,6 +22,7 @@ from handoff_hub.bot_turns import (
     STALE,
     EngineFailed,
     commit_bot_failure,
+    give_up_after_action,
     read_turn_input,
     start_turn,
     turn_input_for,
@@ -55,7 +58,16 @@ class SocketTurns:
             self.tracker = None
         if status != ConversationStatus.BOT:
             return
-        version = stored.tracker_version
+        async with _one_turn_at_a_time(conversation_id) as chat:
+            version = stored.tracker_version
+            if chat.committed is not None and chat.committed > version:
+                version = -1  # a turn of another socket landed while this one waited: re-read
+            await self._take_turn(conversation, stored, version)
+            if self.tracker is not None:
+                chat.committed = self.tracker[0]
+
+    async def _take_turn(self, conversation, stored: StoredMessage, version: int) -> None:
+        conversation_id = conversation.pk
         retried_lost_turn = False
         # One more pass than MAX_ATTEMPTS for the retry of a turn lost with its process.
         for _attempt in range(MAX_ATTEMPTS + 1):
@@ -101,5 +113,43 @@ class SocketTurns:
                 self.tracker = (turn.tracker_version + 1, result.tracker_state)
                 return
             self.tracker = None
+            if result.action_ran is not None:  # another process's turn of the chat landed
+                await group_commit.submit(
+                    give_up_after_action,
+                    conversation_id,
+                    result.action_ran,
+                    order_key=conversation_id,
+                )
+                return
             version = -1  # re-read the tracker another turn moved on
         logger.warning("Gave up on a bot turn for conversation %s", conversation.public_id)
+
+
+class _ChatTurns:
+    """This process's turns of one chat (a customer with two tabs open), one at a time."""
+
+    def __init__(self):
+        self.lock = asyncio.Lock()
+        self.waiting = 0
+        self.committed: int | None = None  # the tracker_version the last turn here left
+
+
+_chats: dict[int, _ChatTurns] = {}
+
+
+@contextlib.asynccontextmanager
+async def _one_turn_at_a_time(conversation_id: int):
+    """Turns of one chat on this process wait for each other, so the second is computed on
+    the tracker the first left instead of being refused as STALE and computed twice. (Turns
+    on different processes still can be: then a turn that ran a custom action is not redone.)"""
+    chat = _chats.get(conversation_id)
+    if chat is None:
+        chat = _chats[conversation_id] = _ChatTurns()
+    chat.waiting += 1
+    try:
+        async with chat.lock:
+            yield chat
+    finally:
+        chat.waiting -= 1
+        if chat.waiting == 0:
+            del _chats[conversation_id]

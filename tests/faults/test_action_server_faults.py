@@ -20,7 +20,20 @@ ACTION_TIMEOUT = 1.0
 
 
 @pytest.fixture(scope="module")
-def slow_action_server():
+def calls_file(tmp_path_factory) -> Path:
+    """Where the action server's action_counted_weather notes each run."""
+    return tmp_path_factory.mktemp("action-calls") / "calls.txt"
+
+
+@pytest.fixture
+def action_calls(calls_file):
+    """The texts action_counted_weather ran for, in this test (a function: read it again)."""
+    calls_file.write_text("")
+    return lambda: calls_file.read_text().splitlines()
+
+
+@pytest.fixture(scope="module")
+def slow_action_server(calls_file):
     if not ACTIONS_PYTHON.exists():
         pytest.fail(".venv-actions is missing: run `make actions-venv` (make test does)")
     port = free_port()
@@ -30,7 +43,7 @@ def slow_action_server():
         cwd=folder,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(folder)},
+        env={**os.environ, "PYTHONPATH": str(folder), "ACTION_CALLS": str(calls_file)},
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -45,7 +58,10 @@ def slow_action_server():
     _stop_group(process)
 
 
-def project_with_endpoint(tmp_path, url: str, timeout: float = ACTION_TIMEOUT) -> Path:
+def project_with_endpoint(
+    tmp_path, url: str, timeout: float = ACTION_TIMEOUT, weather: str = "action_slow_weather"
+) -> Path:
+    """The weather bot calling `url`; `weather` is the action server's action it calls."""
     import shutil
 
     target = tmp_path / "slow_actions"
@@ -53,6 +69,9 @@ def project_with_endpoint(tmp_path, url: str, timeout: float = ACTION_TIMEOUT) -
     (target / "endpoints.yml").write_text(
         f"action_endpoint:\n  url: {url}/webhook\n  timeout: {timeout}\n"
     )
+    for name in ("domain.yml", "data/rules.yml"):
+        path = target / name
+        path.write_text(path.read_text().replace("action_slow_weather", weather))
     return target
 
 
@@ -154,3 +173,86 @@ async def test_a_turn_lost_after_its_custom_action_started_is_not_computed_again
         await chat.close()
     finally:
         await asyncio.to_thread(engine_processes.stop_engine_processes)
+
+
+def _store_and_answer_elsewhere(conversation_id: int, text: str) -> list:
+    """A turn of the chat that does not come through this process's sockets (as one from a
+    second tab on another hub process would): stored and answered at once."""
+    from handoff_hub.bot_turns import run_bot_turn
+    from handoff_hub.messaging import store_customer_message
+
+    message, _created = store_customer_message(conversation_id, text, "elsewhere-1")
+    return run_bot_turn(conversation_id, message)
+
+
+async def test_a_turn_overtaken_after_its_custom_action_ran_is_not_computed_again(
+    settings, tmp_path, slow_action_server, action_calls
+):
+    """While the action server works on a turn, another turn of the chat lands first: the
+    first is refused as STALE, and computing it again would call the action again."""
+    from channels.db import database_sync_to_async
+
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+    from handoff_hub.models import Conversation
+
+    project = project_with_endpoint(tmp_path, slow_action_server, 30, "action_counted_weather")
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": True,
+    }
+    chat, welcome = await customer()
+    await say(chat, "what's the weather like?", "weather-1")
+    deadline = time.monotonic() + 30
+    while not action_calls():
+        assert time.monotonic() < deadline, "the action server was never called"
+        await asyncio.sleep(0.02)
+    conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
+    said = await database_sync_to_async(_store_and_answer_elsewhere)(conversation.pk, "hello")
+    assert [m.text for m in said] == ["Hello!"]
+    apology = await chat.until(lambda f: bot_said(f) and f["text"] == INTERNAL_ERROR_TEXT)
+    await chat.until(lambda f: f["type"] == "status" and f["status"] == "queued")
+    await asyncio.sleep(2)  # time enough for a second run of the action to show
+    assert action_calls() == ["what's the weather like?"]
+    assert not any(bot_said(f) and f["text"] == "Sunny, counted." for f in chat.received)
+    assert apology["seq"] > 0
+    await chat.close()
+
+
+async def test_two_tabs_turns_on_one_process_wait_for_each_other_and_both_run_once(
+    settings, tmp_path, slow_action_server, action_calls
+):
+    """A customer with two tabs asks twice at once: the second turn waits for the first and
+    is computed on what it left, so each runs the action once and neither is refused."""
+    from channels.db import database_sync_to_async
+
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+    from handoff_hub.models import Conversation, Message
+
+    project = project_with_endpoint(tmp_path, slow_action_server, 30, "action_counted_weather")
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": True,
+    }
+    first, welcome = await customer()
+    second, _ = await customer(token=welcome["token"])
+    await say(first, "what's the weather like?", "tab-1")
+    await say(second, "will it rain today?", "tab-2")
+    for tab in (first, second):
+        await tab.until(lambda f: f["type"] == "message" and f["seq"] == 4, timeout=20)
+    conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
+    bot = await database_sync_to_async(
+        lambda: list(
+            Message.objects.filter(conversation=conversation, sender="bot")
+            .order_by("seq")
+            .values_list("text", flat=True)
+        )
+    )()
+    assert bot == ["Sunny, counted.", "Sunny, counted."]
+    assert INTERNAL_ERROR_TEXT not in bot
+    assert sorted(action_calls()) == ["what's the weather like?", "will it rain today?"]
+    await first.close()
+    await second.close()
