@@ -8,7 +8,7 @@ then the hub at several offered rates (latency vs load), then at full speed with
 1-10 … 91-100: how a turn's cost grows with its chat), then with the engine in the hub's
 threads instead of an engine process (full speed and 100 msg/s). Except in the long chats,
 every chat is 10 messages long, then the socket starts a new one. Writes
-bench/results/bot_traffic.json and docs/benchmarks/bot-latency.svg.
+bench/results/bot_traffic.json, docs/benchmarks/bot-latency.svg and chat-length.svg.
 """
 
 import argparse
@@ -109,6 +109,19 @@ def chart(results: dict) -> None:
         rates = figures["rates"]
         series[f"{profile} p99"] = [(r, rates[r]["reply_p99_ms"]) for r in RATES]
         series[f"{profile} p50"] = [(r, rates[r]["reply_p50_ms"]) for r in RATES]
+    by_turn = {}
+    for profile, figures in results["profiles"].items():
+        tens = figures.get("long_chats", {}).get("reply_by_turn_in_chat", {})
+        # Plotted at each ten's last turn (10, 20, …, 100).
+        by_turn[f"{profile} p50"] = [(int(t.split("-")[1]), f["p50_ms"]) for t, f in tens.items()]
+    if any(by_turn.values()):
+        line_chart(
+            ROOT / "docs" / "benchmarks" / "chat-length.svg",
+            f"Reply latency by turn of a {LONG_CHAT}-turn chat (500 msg/s, 100 sockets)",
+            "turn of the chat (each ten)",
+            "reply p50 (ms)",
+            by_turn,
+        )
     line_chart(
         ROOT / "docs" / "benchmarks" / "bot-latency.svg",
         "Bot reply latency vs offered load (one hub process, 100 sockets)",
