@@ -10,6 +10,7 @@ custom action. Turns of one chat on one process run one at a time.
 """
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -58,13 +59,14 @@ class SocketTurns:
             self.tracker = None
         if status != ConversationStatus.BOT:
             return
-        async with _one_turn_at_a_time(conversation_id) as chat:
+        async with _one_turn_at_a_time(conversation_id):
             version = stored.tracker_version
-            if chat.committed is not None and chat.committed > version:
-                version = -1  # a turn of another socket landed while this one waited: re-read
+            if _recent_commits.get(conversation_id, version) > version:
+                # Another socket's turn of this chat landed since the message was stored.
+                if not stored.created:
+                    return  # a resend, answered by that turn (the first socket's)
+                version = -1  # re-read the tracker it left
             await self._take_turn(conversation, stored, version)
-            if self.tracker is not None:
-                chat.committed = self.tracker[0]
 
     async def _take_turn(self, conversation, stored: StoredMessage, version: int) -> None:
         conversation_id = conversation.pk
@@ -111,6 +113,7 @@ class SocketTurns:
                 return
             if said != STALE:
                 self.tracker = (turn.tracker_version + 1, result.tracker_state)
+                _note_commit(conversation_id, turn.tracker_version + 1)
                 return
             self.tracker = None
             if result.action_ran is not None:  # another process's turn of the chat landed
@@ -125,13 +128,25 @@ class SocketTurns:
         logger.warning("Gave up on a bot turn for conversation %s", conversation.public_id)
 
 
+# Per chat, the tracker_version its last turn on this process committed (the most recent
+# chats only): a turn that waited for another knows to re-read, even after that one left.
+_recent_commits: collections.OrderedDict[int, int] = collections.OrderedDict()
+_RECENT_COMMITS = 10_000
+
+
+def _note_commit(conversation_id: int, version: int) -> None:
+    _recent_commits[conversation_id] = max(version, _recent_commits.get(conversation_id, 0))
+    _recent_commits.move_to_end(conversation_id)
+    if len(_recent_commits) > _RECENT_COMMITS:
+        _recent_commits.popitem(last=False)
+
+
 class _ChatTurns:
     """This process's turns of one chat (a customer with two tabs open), one at a time."""
 
     def __init__(self):
         self.lock = asyncio.Lock()
         self.waiting = 0
-        self.committed: int | None = None  # the tracker_version the last turn here left
 
 
 _chats: dict[int, _ChatTurns] = {}
@@ -148,7 +163,7 @@ async def _one_turn_at_a_time(conversation_id: int):
     chat.waiting += 1
     try:
         async with chat.lock:
-            yield chat
+            yield
     finally:
         chat.waiting -= 1
         if chat.waiting == 0:

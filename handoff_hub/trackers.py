@@ -58,18 +58,30 @@ def record_turn(conversation: Conversation, result) -> list[str]:
     return ["tracker_state", "tracker_base_version", "tracker_version"]
 
 
-def load(conversation: Conversation) -> dict | None:
-    """The whole tracker of `conversation` at its `tracker_version` (None: no turn yet)."""
-    added = TrackerEvents.objects.filter(
-        conversation_id=conversation.pk,
-        version__gt=conversation.tracker_base_version,
-        version__lte=conversation.tracker_version,
-    )
-    texts = list(added.order_by("version").values_list("events", flat=True))
-    for version, text in write_batch.tracker_events_not_flushed(conversation.pk):
-        if conversation.tracker_base_version < version <= conversation.tracker_version:
-            texts.append(text)  # a turn of this batch, after every committed one
-    return _with_events(conversation, texts)
+_TRACKER_FIELDS = ("tracker_state", "tracker_base_version", "tracker_version")
+
+
+def load(conversation: Conversation, attempts: int = 5) -> dict | None:
+    """The whole tracker of `conversation` at its `tracker_version` (None: no turn yet).
+
+    The row and its events are two reads: outside the row lock another process may commit a
+    snapshot in between and drop rows the row read still needs. Then the rows read are not
+    every version after the snapshot, and the row's tracker fields are read again (in place,
+    so `conversation.tracker_version` names the tracker returned).
+    """
+    for _attempt in range(attempts):
+        base, version = conversation.tracker_base_version, conversation.tracker_version
+        added = TrackerEvents.objects.filter(
+            conversation_id=conversation.pk, version__gt=base, version__lte=version
+        )
+        rows = list(added.order_by("version").values_list("version", "events"))
+        for pending in write_batch.tracker_events_not_flushed(conversation.pk):
+            if base < pending[0] <= version:
+                rows.append(pending)  # a turn of this batch, after every committed one
+        if [number for number, _text in rows] == list(range(base + 1, version + 1)):
+            return _with_events(conversation, [text for _number, text in rows])
+        conversation.refresh_from_db(fields=_TRACKER_FIELDS)
+    raise RuntimeError(f"the tracker of conversation {conversation.pk} kept moving while read")
 
 
 def load_many(conversations) -> dict[int, dict | None]:
@@ -90,11 +102,19 @@ def _load_chunk(conversations: list[Conversation]) -> dict[int, dict | None]:
     texts: dict[int, list[str]] = {c.pk: [] for c in conversations}
     by_pk = {c.pk: c for c in conversations}
     added = TrackerEvents.objects.filter(conversation_id__in=list(by_pk)).order_by("version")
+    versions: dict[int, list[int]] = {pk: [] for pk in by_pk}
     for pk, version, text in added.values_list("conversation_id", "version", "events"):
         row = by_pk[pk]
         if row.tracker_base_version < version <= row.tracker_version:
             texts[pk].append(text)
-    return {pk: _with_events(by_pk[pk], texts[pk]) for pk in by_pk}
+            versions[pk].append(version)
+    trackers = {}
+    for pk, row in by_pk.items():
+        if versions[pk] == list(range(row.tracker_base_version + 1, row.tracker_version + 1)):
+            trackers[pk] = _with_events(row, texts[pk])
+        else:  # a snapshot landed between the two reads (see load)
+            trackers[pk] = load(row)
+    return trackers
 
 
 def _with_events(conversation: Conversation, texts: list[str]) -> dict | None:

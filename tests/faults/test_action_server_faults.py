@@ -256,3 +256,45 @@ async def test_two_tabs_turns_on_one_process_wait_for_each_other_and_both_run_on
     assert sorted(action_calls()) == ["what's the weather like?", "will it rain today?"]
     await first.close()
     await second.close()
+
+
+async def test_a_resend_on_another_tab_waits_for_the_first_answer_and_is_not_answered_again(
+    settings, tmp_path, slow_action_server, action_calls
+):
+    """The widget resends a message from a second tab while the first tab's turn for it is
+    still running: the resend is not stored again, and waits for that turn instead of running
+    the bot (and its action) a second time."""
+    from channels.db import database_sync_to_async
+
+    from handoff_hub.models import Conversation, Message
+
+    project = project_with_endpoint(tmp_path, slow_action_server, 30, "action_counted_weather")
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+    }
+    first, welcome = await customer()
+    second, _ = await customer(token=welcome["token"])
+    await say(first, "what's the weather like?", "same-1")
+    deadline = time.monotonic() + 30
+    while not action_calls():
+        assert time.monotonic() < deadline, "the action server was never called"
+        await asyncio.sleep(0.02)
+    resent = await say(second, "what's the weather like?", "same-1")
+    assert resent["duplicate"] is True
+    for tab in (first, second):
+        await tab.until(lambda f: bot_said(f) and f["text"] == "Sunny, counted.", timeout=20)
+    await asyncio.sleep(2)  # time enough for a second answer to show
+    conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
+    bot = await database_sync_to_async(
+        lambda: list(
+            Message.objects.filter(conversation=conversation, sender="bot").values_list(
+                "text", flat=True
+            )
+        )
+    )()
+    assert bot == ["Sunny, counted."]
+    assert action_calls() == ["what's the weather like?"]
+    await first.close()
+    await second.close()

@@ -34,6 +34,11 @@ def _talk(conversation: Conversation, texts: list[str]) -> dict:
     return state
 
 
+def _shape(state: dict) -> list[tuple]:
+    """A tracker's events without what differs between two runs of one chat (times, ids)."""
+    return [(e["event"], e.get("name"), e.get("text")) for e in state["events"]]
+
+
 def _same(a: dict | None, b: dict | None) -> bool:
     return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
 
@@ -78,6 +83,21 @@ def test_a_turn_that_rewrote_the_tracker_is_stored_whole():
     assert not TrackerEvents.objects.filter(conversation=stored).exists()
 
 
+def test_a_snapshot_landing_between_the_row_and_its_events_is_read_again(monkeypatch):
+    monkeypatch.setattr(trackers, "SNAPSHOT_EVERY", 3)
+    conversation = Conversation.objects.create()
+    _talk(conversation, TEXTS[:2])
+    seen_before = Conversation.objects.get(pk=conversation.pk)  # base 0, version 2
+    # Meanwhile another process commits turn 3, a snapshot that drops rows 1 and 2.
+    state = _talk(conversation, TEXTS[2:3])
+    assert not TrackerEvents.objects.filter(conversation=conversation).exists()
+    # The old row plus no rows would be the tracker of no turn at all, called version 2.
+    assert _same(trackers.load(seen_before), state)
+    assert seen_before.tracker_version == 3 and seen_before.tracker_base_version == 3
+    many = trackers.load_many(Conversation.objects.filter(pk=conversation.pk))
+    assert _same(many[conversation.pk], state)
+
+
 def test_load_many_reads_the_same_trackers_as_load(monkeypatch):
     monkeypatch.setattr(trackers, "SNAPSHOT_EVERY", 3)
     chats = [Conversation.objects.create() for _ in range(3)]
@@ -92,7 +112,7 @@ def test_load_many_reads_the_same_trackers_as_load(monkeypatch):
 
 async def test_turns_committed_in_group_commit_batches_store_the_same_tracker(monkeypatch):
     # Over the socket: every turn is committed by the writer's batches (their INSERT and, at
-    # the snapshot, the DELETE); the result equals the bot's own run of the same chat.
+    # the snapshot, the DELETE); the events are those of the same chat run turn by turn here.
     monkeypatch.setattr(trackers, "SNAPSHOT_EVERY", 4)
     peer, welcome = await customer()
     for number, text in enumerate(TEXTS):
@@ -101,8 +121,9 @@ async def test_turns_committed_in_group_commit_batches_store_the_same_tracker(mo
     await peer.quiet(0.5)  # the last turn's commit lands
     chat = await Conversation.objects.aget(public_id=welcome["conversation"])
     stored = await database_sync_to_async(trackers.load)(chat)
-    users = [e["text"] for e in stored["events"] if e["event"] == "user"]
-    assert users == TEXTS
+    alone = await database_sync_to_async(lambda: _talk(Conversation.objects.create(), TEXTS))()
+    assert _shape(stored) == _shape(alone)
+    assert [e["text"] for e in stored["events"] if e["event"] == "user"] == TEXTS
     assert chat.tracker_version == len(TEXTS) and chat.tracker_base_version == 4
     versions = [row.version async for row in TrackerEvents.objects.filter(conversation=chat)]
     assert sorted(versions) == [5, 6, 7]
