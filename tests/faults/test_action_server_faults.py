@@ -175,6 +175,31 @@ async def test_a_turn_lost_after_its_custom_action_started_is_not_computed_again
         await asyncio.to_thread(engine_processes.stop_engine_processes)
 
 
+def _counted_weather_bot(settings, tmp_path, url: str) -> None:
+    """The weather bot on action_counted_weather (1.5 s, each run noted), handing off on error."""
+    project = project_with_endpoint(tmp_path, url, 30, "action_counted_weather")
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": True,
+    }
+
+
+async def _until_called(action_calls) -> None:
+    deadline = time.monotonic() + 30
+    while not action_calls():
+        assert time.monotonic() < deadline, "the action server was never called"
+        await asyncio.sleep(0.02)
+
+
+def _bot_texts(conversation_id: int) -> list[str]:
+    from handoff_hub.models import Message
+
+    bot = Message.objects.filter(conversation_id=conversation_id, sender="bot")
+    return list(bot.order_by("seq").values_list("text", flat=True))
+
+
 def _store_and_answer_elsewhere(conversation_id: int, text: str) -> list:
     """A turn of the chat that does not come through this process's sockets (as one from a
     second tab on another hub process would): stored and answered at once."""
@@ -195,19 +220,10 @@ async def test_a_turn_overtaken_after_its_custom_action_ran_is_not_computed_agai
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
     from handoff_hub.models import Conversation
 
-    project = project_with_endpoint(tmp_path, slow_action_server, 30, "action_counted_weather")
-    settings.HUB = {
-        **settings.HUB,
-        "ASSISTANT_PATH": str(project),
-        "MODEL_DIR": str(tmp_path / "models"),
-        "HANDOFF_ON_BOT_ERROR": True,
-    }
+    _counted_weather_bot(settings, tmp_path, slow_action_server)
     chat, welcome = await customer()
     await say(chat, "what's the weather like?", "weather-1")
-    deadline = time.monotonic() + 30
-    while not action_calls():
-        assert time.monotonic() < deadline, "the action server was never called"
-        await asyncio.sleep(0.02)
+    await _until_called(action_calls)
     conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
     said = await database_sync_to_async(_store_and_answer_elsewhere)(conversation.pk, "hello")
     assert [m.text for m in said] == ["Hello!"]
@@ -228,15 +244,9 @@ async def test_two_tabs_turns_on_one_process_wait_for_each_other_and_both_run_on
     from channels.db import database_sync_to_async
 
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
-    from handoff_hub.models import Conversation, Message
+    from handoff_hub.models import Conversation
 
-    project = project_with_endpoint(tmp_path, slow_action_server, 30, "action_counted_weather")
-    settings.HUB = {
-        **settings.HUB,
-        "ASSISTANT_PATH": str(project),
-        "MODEL_DIR": str(tmp_path / "models"),
-        "HANDOFF_ON_BOT_ERROR": True,
-    }
+    _counted_weather_bot(settings, tmp_path, slow_action_server)
     first, welcome = await customer()
     second, _ = await customer(token=welcome["token"])
     await say(first, "what's the weather like?", "tab-1")
@@ -244,13 +254,7 @@ async def test_two_tabs_turns_on_one_process_wait_for_each_other_and_both_run_on
     for tab in (first, second):
         await tab.until(lambda f: f["type"] == "message" and f["seq"] == 4, timeout=20)
     conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
-    bot = await database_sync_to_async(
-        lambda: list(
-            Message.objects.filter(conversation=conversation, sender="bot")
-            .order_by("seq")
-            .values_list("text", flat=True)
-        )
-    )()
+    bot = await database_sync_to_async(_bot_texts)(conversation.pk)
     assert bot == ["Sunny, counted.", "Sunny, counted."]
     assert INTERNAL_ERROR_TEXT not in bot
     assert sorted(action_calls()) == ["what's the weather like?", "will it rain today?"]
@@ -266,34 +270,20 @@ async def test_a_resend_on_another_tab_waits_for_the_first_answer_and_is_not_ans
     the bot (and its action) a second time."""
     from channels.db import database_sync_to_async
 
-    from handoff_hub.models import Conversation, Message
+    from handoff_hub.models import Conversation
 
-    project = project_with_endpoint(tmp_path, slow_action_server, 30, "action_counted_weather")
-    settings.HUB = {
-        **settings.HUB,
-        "ASSISTANT_PATH": str(project),
-        "MODEL_DIR": str(tmp_path / "models"),
-    }
+    _counted_weather_bot(settings, tmp_path, slow_action_server)
     first, welcome = await customer()
     second, _ = await customer(token=welcome["token"])
     await say(first, "what's the weather like?", "same-1")
-    deadline = time.monotonic() + 30
-    while not action_calls():
-        assert time.monotonic() < deadline, "the action server was never called"
-        await asyncio.sleep(0.02)
+    await _until_called(action_calls)
     resent = await say(second, "what's the weather like?", "same-1")
     assert resent["duplicate"] is True
     for tab in (first, second):
         await tab.until(lambda f: bot_said(f) and f["text"] == "Sunny, counted.", timeout=20)
     await asyncio.sleep(2)  # time enough for a second answer to show
     conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
-    bot = await database_sync_to_async(
-        lambda: list(
-            Message.objects.filter(conversation=conversation, sender="bot").values_list(
-                "text", flat=True
-            )
-        )
-    )()
+    bot = await database_sync_to_async(_bot_texts)(conversation.pk)
     assert bot == ["Sunny, counted."]
     assert action_calls() == ["what's the weather like?"]
     await first.close()
