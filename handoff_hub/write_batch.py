@@ -5,7 +5,7 @@ Inside a batch (handoff_hub.group_commit) the message path
   - looks up the batch's client message ids (idempotent resends) with one query,
   - inserts every new message with one INSERT, and
   - writes each conversation's new `last_seq` / tracker version / listeners with one UPDATE
-    per kind of change, and the events its bot turns added with one INSERT,
+    per kind of change, and the events its bot turns added (one INSERT each, pipelined),
 all in the batch's transaction, before its single COMMIT. On PostgreSQL the two reads travel
 together (after the BEGIN, which psycopg sends and waits for on its own), and so do all the
 writes: BEGIN, reads, writes, COMMIT are four round trips whatever the batch holds, where one
