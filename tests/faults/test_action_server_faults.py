@@ -288,3 +288,36 @@ async def test_a_resend_on_another_tab_waits_for_the_first_answer_and_is_not_ans
     assert action_calls() == ["what's the weather like?"]
     await first.close()
     await second.close()
+
+
+async def test_a_rest_turn_overtaken_after_its_custom_action_ran_gets_the_apology(
+    settings, tmp_path, slow_action_server, action_calls
+):
+    """The same rule on the REST path (`run_bot_turn`): while its action runs, a turn from the
+    chat's widget lands first; the REST turn is not computed again."""
+    from channels.db import database_sync_to_async
+
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT, run_bot_turn
+    from handoff_hub.messaging import store_customer_message
+    from handoff_hub.models import Conversation
+
+    _counted_weather_bot(settings, tmp_path, slow_action_server)
+    chat, welcome = await customer()
+    conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
+
+    def rest_turn() -> list:
+        message, _created = store_customer_message(
+            conversation.pk, "what's the weather like?", "rest-1"
+        )
+        return run_bot_turn(conversation.pk, message)
+
+    rest = asyncio.ensure_future(database_sync_to_async(rest_turn)())
+    await _until_called(action_calls)
+    await say(chat, "hello", "widget-1")
+    await chat.until(lambda f: bot_said(f) and f["text"] == "Hello!")
+    said = await asyncio.wait_for(rest, timeout=20)
+    assert [m.text for m in said] == [INTERNAL_ERROR_TEXT]
+    await asyncio.sleep(2)  # time enough for a second run of the action to show
+    assert action_calls() == ["what's the weather like?"]
+    assert "Sunny, counted." not in await database_sync_to_async(_bot_texts)(conversation.pk)
+    await chat.close()
