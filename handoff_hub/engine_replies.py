@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from bot_engine import TurnResult
 from handoff_hub.engine import LoadedAssistant
 from handoff_hub.engine_wire import WorkerState
-from handoff_hub.trackers import extends
+from handoff_hub.trackers import extends, written_as
 
 
 @dataclass
@@ -53,13 +53,12 @@ def result_from(reply: TurnReply, turn) -> TurnResult:
     result = reply.result
     if reply.state is not None:
         state = WorkerState(reply.state)
-        result.tracker_events_json, result.tracker_json = None, json.dumps(state)
     else:
         old = turn.tracker_state or {}
         events = list(old.get("events") or []) + result.events
         state = WorkerState(sender_id=reply.sender_id, events=events)
-        result.tracker_events_json, result.tracker_json = reply.appended_json, None
     state.token = reply.token
     result.tracker_state = state
+    written_as(result, reply.appended_json)  # the worker encoded the events already
     result.assistant_version = LoadedAssistant(None, reply.version_id, reply.fingerprint)
     return result

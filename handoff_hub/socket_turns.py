@@ -1,23 +1,21 @@
 """The bot's turns for one customer socket: the message is stored, now the bot answers.
 
-A socket keeps the tracker of the last turn it committed (state and JSON), so the next turn
-does not re-read a tracker that grows with the chat; it is used only while the row's
+A socket keeps the tracker of the last turn it committed, so the next turn does not re-read a
+tracker that grows with the chat; it is used only while the row's
 `tracker_version`, read under the lock when the message was stored, still matches. A turn the
 row refuses because another one landed first (STALE) is recomputed from the row, unless it had
 started a custom action; one refused because a human took the chat (NOT_WITH_BOT) is dropped;
 one lost with the engine process computing it is computed once more, unless it had started a
-custom action. Turns of one chat on one process run one at a time.
+custom action. Turns of one chat on one process run one at a time (handoff_hub.chat_turns).
 """
 
 import asyncio
-import collections
-import contextlib
 import dataclasses
 import logging
 
 from channels.db import database_sync_to_async
 
-from handoff_hub import group_commit
+from handoff_hub import chat_turns, group_commit
 from handoff_hub.bot_turns import (
     NOT_WITH_BOT,
     STALE,
@@ -59,9 +57,9 @@ class SocketTurns:
             self.tracker = None
         if status != ConversationStatus.BOT:
             return
-        async with _one_turn_at_a_time(conversation_id):
+        async with chat_turns.one_at_a_time(conversation_id):
             version = stored.tracker_version
-            if _recent_commits.get(conversation_id, version) > version:
+            if chat_turns.last_commit(conversation_id, version) > version:
                 # Another socket's turn of this chat landed since the message was stored.
                 if not stored.created:
                     return  # a resend, answered by that turn (the first socket's)
@@ -113,7 +111,7 @@ class SocketTurns:
                 return
             if said != STALE:
                 self.tracker = (turn.tracker_version + 1, result.tracker_state)
-                _note_commit(conversation_id, turn.tracker_version + 1)
+                chat_turns.note_commit(conversation_id, turn.tracker_version + 1)
                 return
             self.tracker = None
             if result.action_ran is not None:  # another process's turn of the chat landed
@@ -126,45 +124,3 @@ class SocketTurns:
                 return
             version = -1  # re-read the tracker another turn moved on
         logger.warning("Gave up on a bot turn for conversation %s", conversation.public_id)
-
-
-# Per chat, the tracker_version its last turn on this process committed (the most recent
-# chats only): a turn that waited for another knows to re-read, even after that one left.
-_recent_commits: collections.OrderedDict[int, int] = collections.OrderedDict()
-_RECENT_COMMITS = 10_000
-
-
-def _note_commit(conversation_id: int, version: int) -> None:
-    _recent_commits[conversation_id] = max(version, _recent_commits.get(conversation_id, 0))
-    _recent_commits.move_to_end(conversation_id)
-    if len(_recent_commits) > _RECENT_COMMITS:
-        _recent_commits.popitem(last=False)
-
-
-class _ChatTurns:
-    """This process's turns of one chat (a customer with two tabs open), one at a time."""
-
-    def __init__(self):
-        self.lock = asyncio.Lock()
-        self.waiting = 0
-
-
-_chats: dict[int, _ChatTurns] = {}
-
-
-@contextlib.asynccontextmanager
-async def _one_turn_at_a_time(conversation_id: int):
-    """Turns of one chat on this process wait for each other, so the second is computed on
-    the tracker the first left instead of being refused as STALE and computed twice. (Turns
-    on different processes still can be: then a turn that ran a custom action is not redone.)"""
-    chat = _chats.get(conversation_id)
-    if chat is None:
-        chat = _chats[conversation_id] = _ChatTurns()
-    chat.waiting += 1
-    try:
-        async with chat.lock:
-            yield
-    finally:
-        chat.waiting -= 1
-        if chat.waiting == 0:
-            del _chats[conversation_id]

@@ -34,10 +34,14 @@ def prepare_write(result, before: dict | None) -> None:
     """Encode what committing `result` (a turn computed on the tracker `before`) will write,
     in the thread that computed it rather than the writer's: its events alone when its state
     is `before` plus them, else the whole state."""
-    if extends(before, result.tracker_state, result.events):
-        result.tracker_events_json, result.tracker_json = json.dumps(result.events), None
-    else:
-        result.tracker_events_json, result.tracker_json = None, json.dumps(result.tracker_state)
+    plain = extends(before, result.tracker_state, result.events)
+    written_as(result, json.dumps(result.events) if plain else None)
+
+
+def written_as(result, events_json: str | None) -> None:
+    """Mark `result` to be stored as these events (JSON), or, with None, as its whole state."""
+    result.tracker_events_json = events_json
+    result.tracker_json = None if events_json is not None else json.dumps(result.tracker_state)
 
 
 def record_turn(conversation: Conversation, result) -> list[str]:
@@ -45,14 +49,14 @@ def record_turn(conversation: Conversation, result) -> list[str]:
     and move the row to its next version; returns the row's fields to save."""
     version = conversation.tracker_version + 1
     conversation.tracker_version = version
-    added = getattr(result, "tracker_events_json", None)
+    added = result.tracker_events_json
     if added is not None and version - conversation.tracker_base_version < SNAPSHOT_EVERY:
         write_batch.add_tracker_events(conversation.pk, version, added)
         return ["tracker_version"]
     conversation.tracker_state = result.tracker_state
     # Encoded already when the state was not an extension (handoff_hub.write_batch writes it
     # as is); else Django encodes it.
-    conversation.tracker_json = getattr(result, "tracker_json", None)
+    conversation.tracker_json = result.tracker_json
     conversation.tracker_base_version = version
     write_batch.drop_tracker_events(conversation.pk, version)
     return ["tracker_state", "tracker_base_version", "tracker_version"]
@@ -78,7 +82,7 @@ def load(conversation: Conversation, attempts: int = 5) -> dict | None:
         for pending in write_batch.tracker_events_not_flushed(conversation.pk):
             if base < pending[0] <= version:
                 rows.append(pending)  # a turn of this batch, after every committed one
-        if [number for number, _text in rows] == list(range(base + 1, version + 1)):
+        if _complete(conversation, rows):
             return _with_events(conversation, [text for _number, text in rows])
         conversation.refresh_from_db(fields=_TRACKER_FIELDS)
     raise RuntimeError(f"the tracker of conversation {conversation.pk} kept moving while read")
@@ -99,22 +103,26 @@ def load_many(conversations) -> dict[int, dict | None]:
 
 
 def _load_chunk(conversations: list[Conversation]) -> dict[int, dict | None]:
-    texts: dict[int, list[str]] = {c.pk: [] for c in conversations}
     by_pk = {c.pk: c for c in conversations}
+    rows: dict[int, list[tuple[int, str]]] = {pk: [] for pk in by_pk}
     added = TrackerEvents.objects.filter(conversation_id__in=list(by_pk)).order_by("version")
-    versions: dict[int, list[int]] = {pk: [] for pk in by_pk}
     for pk, version, text in added.values_list("conversation_id", "version", "events"):
         row = by_pk[pk]
         if row.tracker_base_version < version <= row.tracker_version:
-            texts[pk].append(text)
-            versions[pk].append(version)
+            rows[pk].append((version, text))
     trackers = {}
     for pk, row in by_pk.items():
-        if versions[pk] == list(range(row.tracker_base_version + 1, row.tracker_version + 1)):
-            trackers[pk] = _with_events(row, texts[pk])
+        if _complete(row, rows[pk]):
+            trackers[pk] = _with_events(row, [text for _number, text in rows[pk]])
         else:  # a snapshot landed between the two reads (see load)
             trackers[pk] = load(row)
     return trackers
+
+
+def _complete(conversation: Conversation, rows: list[tuple[int, str]]) -> bool:
+    """Are `rows` (version, events) every turn after the row's snapshot, in order?"""
+    wanted = range(conversation.tracker_base_version + 1, conversation.tracker_version + 1)
+    return [number for number, _text in rows] == list(wanted)
 
 
 def _with_events(conversation: Conversation, texts: list[str]) -> dict | None:

@@ -1,0 +1,55 @@
+"""This process's turns of each chat: one at a time, and the version the last one left.
+
+A customer with two tabs open sends from two sockets. Their turns of the chat wait for each
+other, so the second is computed on the tracker the first left instead of being refused as
+STALE and computed twice; turns on different processes still can be, and socket_turns does
+not redo one that ran a custom action.
+"""
+
+import asyncio
+import collections
+import contextlib
+
+_RECENT = 10_000  # chats whose last committed version is remembered
+
+# Per chat, the tracker_version its last turn on this process committed (the most recent
+# chats only): a turn that waited for another knows to re-read, even after that one left.
+_commits: collections.OrderedDict[int, int] = collections.OrderedDict()
+
+
+class _Chat:
+    def __init__(self):
+        self.lock = asyncio.Lock()
+        self.waiting = 0
+
+
+_chats: dict[int, _Chat] = {}
+
+
+@contextlib.asynccontextmanager
+async def one_at_a_time(conversation_id: int):
+    """Hold the chat's turn on this process (its entry lives while a turn holds or waits)."""
+    chat = _chats.get(conversation_id)
+    if chat is None:
+        chat = _chats[conversation_id] = _Chat()
+    chat.waiting += 1
+    try:
+        async with chat.lock:
+            yield
+    finally:
+        chat.waiting -= 1
+        if chat.waiting == 0:
+            del _chats[conversation_id]
+
+
+def note_commit(conversation_id: int, version: int) -> None:
+    """A turn of the chat committed, leaving its tracker at `version`."""
+    _commits[conversation_id] = max(version, _commits.get(conversation_id, 0))
+    _commits.move_to_end(conversation_id)
+    if len(_commits) > _RECENT:
+        _commits.popitem(last=False)
+
+
+def last_commit(conversation_id: int, default: int) -> int:
+    """The version the chat's last turn here left, or `default` if none is remembered."""
+    return _commits.get(conversation_id, default)
