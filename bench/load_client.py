@@ -10,9 +10,9 @@ Each client says hello and sends one warm-up message; once every client has, the
 opens: each sends a message, waits for its acknowledgement and the bot's reply, and sends the
 next at its share of `--rate` (0 = as fast as the replies come). Latencies: send → ack, send →
 first bot message, also by the turn's place in its chat (turns 1-10, 11-20, …: what a turn
-costs as the chat grows). Every `--turns-per-chat` messages a socket starts a new chat, each
-socket at its own point of that cycle. `--idle` only opens the sockets and holds them
-(capacity benchmark).
+costs as the chat grows), and per second of the window how many replies were slow. Every
+`--turns-per-chat` messages a socket starts a new chat, each socket at its own point of that
+cycle. `--idle` only opens the sockets and holds them (capacity benchmark).
 
 Sockets open at `--connect-rate` per second with at most `--max-opening` handshakes in flight,
 as visitors arrive at a site: firing thousands of handshakes at once would measure the
@@ -37,6 +37,7 @@ PHRASES = [
     "how do I return something",
     "are you a bot",
 ]
+SLOW_MS = 50  # a reply slower than this counts as slow in the per-second timeline
 
 
 class Stats:
@@ -45,6 +46,8 @@ class Stats:
         self.reply_ms: list[float] = []
         # Reply latencies by the turn's place in its chat, in tens (0: turns 1-10).
         self.reply_ms_by_turn: dict[int, list[float]] = {}
+        # (seconds into the window the message was sent, its reply latency)
+        self.timeline: list[tuple[float, float]] = []
         self.errors = 0
         self.connected = 0
         self.warmed = 0
@@ -138,6 +141,7 @@ async def customer(number: int, args, stats: Stats, window: Window, opening) -> 
                 await _hello(ws)  # a new chat on the same socket, as after "end"
                 turn_in_chat = 0
             turn_in_chat += 1
+            sent_at = time.perf_counter() - window.start_at
             try:
                 ack_ms, reply_ms = await _exchange(ws, random.choice(PHRASES), f"m-{number}-{sent}")
             except RuntimeError:
@@ -149,6 +153,7 @@ async def customer(number: int, args, stats: Stats, window: Window, opening) -> 
                 stats.ack_ms.append(ack_ms)
                 stats.reply_ms.append(reply_ms)
                 stats.reply_ms_by_turn.setdefault((turn_in_chat - 1) // 10, []).append(reply_ms)
+                stats.timeline.append((sent_at, reply_ms))
             next_send = max(next_send + interval, time.perf_counter() if not interval else 0)
 
 
@@ -216,10 +221,23 @@ async def run(args) -> dict:
             }
             for tens, values in sorted(stats.reply_ms_by_turn.items())
         },
+        "slow_replies_by_second": _slow_by_second(stats.timeline, args.duration),
         "errors": stats.errors,
         "failed_clients": len(failures),
         "first_failure": failures[0] if failures else None,
     }
+
+
+def _slow_by_second(timeline: list[tuple[float, float]], duration: float) -> list[dict]:
+    """Per second of the window: replies, those slower than SLOW_MS, the slowest — tells a
+    few bursts (a pause somewhere) from steady queueing (too little capacity)."""
+    seconds = [{"replies": 0, "slow": 0, "max_ms": 0.0} for _ in range(max(1, int(duration)))]
+    for sent_at, reply_ms in timeline:
+        second = seconds[min(len(seconds) - 1, max(0, int(sent_at)))]
+        second["replies"] += 1
+        second["slow"] += reply_ms > SLOW_MS
+        second["max_ms"] = max(second["max_ms"], round(reply_ms, 1))
+    return seconds
 
 
 def _is_cancel(error: BaseException) -> bool:

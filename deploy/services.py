@@ -22,6 +22,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from handoff_hub.upload_limit import request_body_bytes
+
 ROOT = Path(__file__).resolve().parents[1]
 NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 
@@ -237,8 +239,15 @@ class Daphne:
 class Nginx:
     """Debian's nginx in front of the hub processes: WebSockets, static files, health check."""
 
-    def __init__(self, upstream_ports: list[int], static_root: str, port: int = 0):
+    def __init__(
+        self,
+        upstream_ports: list[int],
+        static_root: str,
+        port: int = 0,
+        max_body_bytes: int | None = None,
+    ):
         self.port = port or free_port()
+        self.max_body_bytes = max_body_bytes or request_body_bytes()
         self.prefix = tempfile.mkdtemp(prefix="hub-nginx-")
         self.static_root = static_root
         self.upstream_ports = upstream_ports
@@ -262,6 +271,7 @@ class Nginx:
             .replace("{{UPSTREAMS}}", upstreams)
             .replace("{{STATIC_ROOT}}", self.static_root.rstrip("/") + "/")
             .replace("{{PREFIX}}", self.prefix)
+            .replace("{{MAX_BODY}}", str(self.max_body_bytes))
         )
 
     def start(self) -> None:

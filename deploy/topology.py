@@ -6,6 +6,7 @@ import tempfile
 from collections.abc import Iterator
 
 from deploy.services import ROOT, Daphne, Nginx, Postgres, Redis, hub_env, manage
+from handoff_hub.upload_limit import request_body_bytes
 
 
 class Topology:
@@ -69,7 +70,10 @@ class Topology:
             self.log(f"Hub process on {daphne.url} (log {daphne.log_path})")
         if self.want_nginx:
             self.nginx = Nginx(
-                [d.port for d in self.daphnes], self.static_root, port=self.nginx_port
+                [d.port for d in self.daphnes],
+                self.static_root,
+                port=self.nginx_port,
+                max_body_bytes=request_body_bytes(self.env),
             )
             self.nginx.start()
             self.log(f"nginx on {self.nginx.url}")

@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.management.utils import get_random_secret_key
 
+from handoff_hub.upload_limit import assistant_upload_bytes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -171,7 +173,7 @@ HUB = {
     "ASSISTANT_STORE": os.environ.get("HUB_ASSISTANT_STORE", str(BASE_DIR / ".assistants")),
     # Server directories admins may import a project from (comma-separated).
     "ASSISTANT_IMPORT_DIRS": env_list("HUB_ASSISTANT_IMPORT_DIRS", str(BASE_DIR)),
-    "ASSISTANT_MAX_UPLOAD_BYTES": int(os.environ.get("HUB_ASSISTANT_MAX_UPLOAD_BYTES", 20 << 20)),
+    "ASSISTANT_MAX_UPLOAD_BYTES": assistant_upload_bytes(),
     "ASSISTANT_MAX_PROJECT_BYTES": int(
         os.environ.get("HUB_ASSISTANT_MAX_PROJECT_BYTES", 100 << 20)
     ),

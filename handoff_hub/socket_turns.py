@@ -6,7 +6,8 @@ tracker that grows with the chat; it is used only while the row's
 row refuses because another one landed first (STALE) is recomputed from the row, unless it had
 started a custom action; one refused because a human took the chat (NOT_WITH_BOT) is dropped;
 one lost with the engine process computing it is computed once more, unless it had started a
-custom action. Turns of one chat on one process run one at a time (handoff_hub.chat_turns).
+custom action. Turns of one chat on one process run one at a time (handoff_hub.chat_turns), a
+cancelled one (its socket closed) until its commit has landed.
 """
 
 import asyncio
@@ -82,7 +83,11 @@ class SocketTurns:
             done = asyncio.get_running_loop().create_future()
             start_turn(turn, asyncio.get_running_loop(), done)
             try:
-                said, result = await done
+                # Shielded: the turn runs on and commits even if this socket goes away.
+                said, result = await asyncio.shield(done)
+            except asyncio.CancelledError:
+                await self._settle_cancelled(conversation_id, turn.tracker_version, done)
+                raise
             except EngineFailed as failure:
                 lost = failure.__cause__
                 if (
@@ -124,3 +129,21 @@ class SocketTurns:
                 return
             version = -1  # re-read the tracker another turn moved on
         logger.warning("Gave up on a bot turn for conversation %s", conversation.public_id)
+
+    async def _settle_cancelled(self, conversation_id, version: int, done) -> None:
+        """Hold the chat's turn lock until a cancelled turn's commit lands.
+
+        Released at once, the chat's next turn (another tab's) would read the row before this
+        commit and be refused as STALE, or could run a custom action a second time.
+        """
+        self.tracker = None
+        try:
+            said, result = await asyncio.shield(done)
+        except BaseException:  # the engine failed or this wait was cancelled again: nothing to note
+            return
+        if said not in (STALE, NOT_WITH_BOT):
+            chat_turns.note_commit(conversation_id, version + 1)
+        elif said == STALE and result.action_ran is not None:
+            await group_commit.submit(
+                give_up_after_action, conversation_id, result.action_ran, order_key=conversation_id
+            )

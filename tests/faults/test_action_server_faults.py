@@ -290,6 +290,31 @@ async def test_a_resend_on_another_tab_waits_for_the_first_answer_and_is_not_ans
     await second.close()
 
 
+async def test_a_turn_cancelled_mid_action_holds_the_chat_until_its_commit_lands(
+    settings, tmp_path, slow_action_server, action_calls
+):
+    """A tab's socket task is cancelled (the server closes it) while its turn's action runs:
+    the turn still commits, and the other tab's next turn waits for it instead of reading the
+    row before it lands and being refused."""
+    from channels.db import database_sync_to_async
+
+    from handoff_hub.models import Conversation
+
+    _counted_weather_bot(settings, tmp_path, slow_action_server)
+    first, welcome = await customer()
+    second, _ = await customer(token=welcome["token"])
+    await say(first, "what's the weather like?", "gone-1")
+    await _until_called(action_calls)
+    first.communicator.future.cancel()
+    await say(second, "hello", "stays-1")
+    await second.until(lambda f: bot_said(f) and f["text"] == "Hello!", timeout=20)
+    conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
+    bot = await database_sync_to_async(_bot_texts)(conversation.pk)
+    assert bot == ["Sunny, counted.", "Hello!"]
+    assert action_calls() == ["what's the weather like?"]
+    await second.close()
+
+
 async def test_a_rest_turn_overtaken_after_its_custom_action_ran_gets_the_apology(
     settings, tmp_path, slow_action_server, action_calls
 ):

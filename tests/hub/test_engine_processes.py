@@ -104,6 +104,25 @@ async def test_a_chat_in_an_engine_process_is_the_chat_the_hub_threads_give(sett
     assert any('"event": "slot"' in event for event in events)
 
 
+async def test_an_engine_process_chat_across_snapshots_reads_back_as_in_threads(
+    settings, monkeypatch
+):
+    """A snapshot turn stores the whole state the hub rebuilt from an engine process's reply
+    (its input plus the events sent back), and the tracker still reads back whole."""
+    in_threads = await _talk(SCRIPT)
+    monkeypatch.setattr(trackers, "SNAPSHOT_EVERY", 2)
+    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1}
+    await database_sync_to_async(engine_processes.start_engine_processes)()
+    try:
+        in_process = await _talk(SCRIPT)
+    finally:
+        await database_sync_to_async(engine_processes.stop_engine_processes)()
+    stored = await Conversation.objects.aget(public_id=in_process)
+    assert stored.tracker_base_version >= 4  # snapshots at turns 2 and 4 at least
+    threads = await database_sync_to_async(_transcript)(in_threads)
+    assert await database_sync_to_async(_transcript)(in_process) == threads
+
+
 class _hub_engine_refuses:
     def __init__(self, assistant):
         self.assistant = assistant

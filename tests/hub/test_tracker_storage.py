@@ -83,17 +83,51 @@ def test_a_turn_that_rewrote_the_tracker_is_stored_whole():
     assert not TrackerEvents.objects.filter(conversation=stored).exists()
 
 
+def test_an_engine_process_reply_sends_a_rewritten_tracker_whole_and_the_hub_rebuilds_it():
+    """What an engine process sends back for a turn (engine_replies): the events alone when
+    the state is its input plus them, else the whole state; either way the hub rebuilds the
+    state and what it stores exactly as a turn computed in its own threads."""
+    from types import SimpleNamespace
+
+    from handoff_hub.engine import LoadedAssistant
+    from handoff_hub.engine_replies import reply_for, result_from
+
+    conversation = Conversation.objects.create()
+    before = _talk(conversation, TEXTS[:2])
+    for rewrite in (False, True):
+        result = get_assistant().handle(before, "thanks", sender_id=str(conversation.public_id))
+        if rewrite:  # as a restart would leave it
+            result.tracker_state = {
+                "sender_id": before["sender_id"],
+                "events": before["events"][:1],
+            }
+        result.assistant_version = LoadedAssistant(None, None, "fingerprint")
+        expected = json.loads(json.dumps(result.tracker_state))
+        trackers.prepare_write(result, before)
+        stored_as = (result.tracker_events_json, result.tracker_json)
+        reply = reply_for(7, "token", before, result)
+        assert (reply.state is not None) is rewrite
+        rebuilt = result_from(reply, SimpleNamespace(tracker_state=before))
+        assert _same(rebuilt.tracker_state, expected)
+        assert rebuilt.tracker_state.token == "token"
+        assert (rebuilt.tracker_events_json, rebuilt.tracker_json) == stored_as
+
+
 def test_a_snapshot_landing_between_the_row_and_its_events_is_read_again(monkeypatch):
     monkeypatch.setattr(trackers, "SNAPSHOT_EVERY", 3)
     conversation = Conversation.objects.create()
     _talk(conversation, TEXTS[:2])
     seen_before = Conversation.objects.get(pk=conversation.pk)  # base 0, version 2
+    chunk_seen_before = Conversation.objects.get(pk=conversation.pk)
     # Meanwhile another process commits turn 3, a snapshot that drops rows 1 and 2.
     state = _talk(conversation, TEXTS[2:3])
     assert not TrackerEvents.objects.filter(conversation=conversation).exists()
     # The old row plus no rows would be the tracker of no turn at all, called version 2.
     assert _same(trackers.load(seen_before), state)
     assert seen_before.tracker_version == 3 and seen_before.tracker_base_version == 3
+    # load_many's chunk read its rows before that snapshot and its events after it.
+    chunk = trackers._load_chunk([chunk_seen_before])
+    assert _same(chunk[conversation.pk], state)
     many = trackers.load_many(Conversation.objects.filter(pk=conversation.pk))
     assert _same(many[conversation.pk], state)
 
