@@ -75,7 +75,7 @@ def hub(
     """The hub on `sqlite` (+ in-memory layer, one process) or `postgres` (+ Redis); each hub
     process with `engine_processes` engine processes (0: bot turns in its own threads)."""
     workdir = tempfile.mkdtemp(prefix="hub-bench-")
-    postgres = redis = nginx = None
+    postgres = redis = None
     processes: list[Daphne] = []
     try:
         if profile == "sqlite":
@@ -96,17 +96,13 @@ def hub(
             process.wait_healthy()
         if proxy:
             manage(env, "collectstatic", "--noinput", "-v", "0")
-            os.chmod(workdir, 0o755)
-            nginx = Nginx([p.port for p in processes], env["STATIC_ROOT"])
-            nginx.start()
-        log(
-            f"[{profile}] {workers} hub process(es) ready, {engine_processes} engine process(es)"
-            " each" + (" behind nginx" if proxy else "")
-        )
-        yield Hub(processes, nginx, env)
+        with _nginx_if(proxy, processes, env["STATIC_ROOT"], workdir) as nginx:
+            log(
+                f"[{profile}] {workers} hub process(es) ready, {engine_processes} engine"
+                " process(es) each" + (" behind nginx" if proxy else "")
+            )
+            yield Hub(processes, nginx, env)
     finally:
-        if nginx:
-            nginx.cleanup()
         for process in processes:
             process.stop()
         if redis:
@@ -120,24 +116,32 @@ def echo(workers: int = 1, proxy: bool = False) -> Iterator[Hub]:
     """The bare Channels echo consumer under the same worker (and proxy, if asked)."""
     workdir = tempfile.mkdtemp(prefix="hub-echo-")
     env = hub_env(f"sqlite:///{workdir}/echo.sqlite3", None)
-    processes = [Daphne(env, log_dir=workdir, app="bench.echo_app:application")]
-    processes += [
-        Daphne(env, log_dir=workdir, app="bench.echo_app:application") for _ in range(workers - 1)
+    processes = [
+        Daphne(env, log_dir=workdir, app="bench.echo_app:application") for _ in range(workers)
     ]
-    nginx = None
     try:
         for process in processes:
             process.start()
-        if proxy:
-            os.chmod(workdir, 0o755)
-            nginx = Nginx([p.port for p in processes], workdir)
-            nginx.start()
-        yield Hub(processes, nginx, env)
+        with _nginx_if(proxy, processes, workdir, workdir) as nginx:
+            yield Hub(processes, nginx, env)
     finally:
-        if nginx:
-            nginx.cleanup()
         for process in processes:
             process.stop()
+
+
+@contextlib.contextmanager
+def _nginx_if(wanted: bool, processes: list[Daphne], static_root: str, workdir: str):
+    """nginx in front of `processes` while the block runs, if `wanted` (else None)."""
+    if not wanted:
+        yield None
+        return
+    os.chmod(workdir, 0o755)  # nginx's workers (`nobody` as root) read the static files
+    nginx = Nginx([p.port for p in processes], static_root)
+    try:
+        nginx.start()
+        yield nginx
+    finally:
+        nginx.cleanup()
 
 
 def run_load(url: str, **options) -> dict:

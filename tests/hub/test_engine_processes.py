@@ -219,8 +219,11 @@ async def test_a_turn_sent_to_a_process_that_just_died_is_computed_by_the_replac
     await cust.close()
 
 
-async def test_a_turn_that_loses_two_engine_processes_apologises_and_hands_off(engine_process):
+async def test_a_turn_that_loses_two_engine_processes_apologises_and_hands_off(
+    engine_process, monkeypatch
+):
     cust, welcome = await customer()
+    sent = record_turn_requests(monkeypatch)
     pid = engine_process.worker_pids()[0]
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -235,6 +238,7 @@ async def test_a_turn_that_loses_two_engine_processes_apologises_and_hands_off(e
         lambda f: f["type"] == "message" and f["sender"] == "bot", timeout=60
     )
     assert apology["text"] == INTERNAL_ERROR_TEXT
+    assert len(sent) == 2  # the turn, and its one retry on the replacement
     await cust.until(lambda f: f["type"] == "status" and f["status"] == "queued")
     await cust.close()
     # A third process answers the next chat.
