@@ -38,14 +38,21 @@ from handoff_hub import engine_wire  # noqa: E402
 logger = logging.getLogger(__name__)
 # Chats whose latest tracker a worker keeps; an older one is sent again when it talks.
 KEPT_TRACKERS = 5000
+# ...and their events in all. An event held costs ~1.3 KB (a 100-turn chat of the demo
+# assistant: ~400 events, ~0.5 MB), so 5,000 long chats alone would be gigabytes.
+KEPT_EVENTS = 200_000
 
 
 class TrackerStore:
-    """The latest computed state per conversation, each under a token only its turn knows."""
+    """The latest computed state per conversation, each under a token only its turn knows;
+    the least recently kept go first when there are over `size` chats or `events` events."""
 
-    def __init__(self, size: int = KEPT_TRACKERS):
+    def __init__(self, size: int = KEPT_TRACKERS, events: int = KEPT_EVENTS):
         self.size = size
-        self._states: OrderedDict[int, tuple[str, dict]] = OrderedDict()
+        self.events = events
+        # conversation id -> (token, state, its number of events)
+        self._states: OrderedDict[int, tuple[str, dict, int]] = OrderedDict()
+        self._held_events = 0
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self._prefix = secrets.token_hex(8) + "-"
@@ -59,16 +66,31 @@ class TrackerStore:
 
     def keep(self, conversation_id: int, state: dict) -> str:
         token = f"{self._prefix}{next(self._counter)}"
+        count = len(state.get("events") or ())
         with self._lock:
-            self._states[conversation_id] = (token, state)
-            self._states.move_to_end(conversation_id)
-            while len(self._states) > self.size:
-                self._states.popitem(last=False)
+            self._forget(conversation_id)
+            self._states[conversation_id] = (token, state, count)
+            self._held_events += count
+            # The chat just kept stays, even alone over the budget: its next turn needs it.
+            while len(self._states) > 1 and (
+                len(self._states) > self.size or self._held_events > self.events
+            ):
+                self._forget(next(iter(self._states)))
         return token
 
     def drop(self, conversation_id: int) -> None:
         with self._lock:
-            self._states.pop(conversation_id, None)
+            self._forget(conversation_id)
+
+    def held(self) -> tuple[int, int]:
+        """(chats, events) kept now."""
+        with self._lock:
+            return len(self._states), self._held_events
+
+    def _forget(self, conversation_id: int) -> None:
+        kept = self._states.pop(conversation_id, None)
+        if kept is not None:
+            self._held_events -= kept[2]
 
 
 class EngineWorker:
