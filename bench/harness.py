@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deploy.services import Daphne, Nginx, Postgres, Redis, hub_env, manage  # noqa: E402
+from handoff_hub.upload_limit import request_body_bytes  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -96,7 +97,7 @@ def hub(
             process.wait_healthy()
         if proxy:
             manage(env, "collectstatic", "--noinput", "-v", "0")
-        with _nginx_if(proxy, processes, env["STATIC_ROOT"], workdir) as nginx:
+        with _nginx_if(proxy, processes, env, env["STATIC_ROOT"], workdir) as nginx:
             log(
                 f"[{profile}] {workers} hub process(es) ready, {engine_processes} engine"
                 " process(es) each" + (" behind nginx" if proxy else "")
@@ -122,7 +123,7 @@ def echo(workers: int = 1, proxy: bool = False) -> Iterator[Hub]:
     try:
         for process in processes:
             process.start()
-        with _nginx_if(proxy, processes, workdir, workdir) as nginx:
+        with _nginx_if(proxy, processes, env, workdir, workdir) as nginx:
             yield Hub(processes, nginx, env)
     finally:
         for process in processes:
@@ -130,13 +131,13 @@ def echo(workers: int = 1, proxy: bool = False) -> Iterator[Hub]:
 
 
 @contextlib.contextmanager
-def _nginx_if(wanted: bool, processes: list[Daphne], static_root: str, workdir: str):
+def _nginx_if(wanted: bool, processes: list[Daphne], env: dict, static_root: str, workdir: str):
     """nginx in front of `processes` while the block runs, if `wanted` (else None)."""
     if not wanted:
         yield None
         return
     os.chmod(workdir, 0o755)  # nginx's workers (`nobody` as root) read the static files
-    nginx = Nginx([p.port for p in processes], static_root)
+    nginx = Nginx([p.port for p in processes], static_root, max_body_bytes=request_body_bytes(env))
     try:
         nginx.start()
         yield nginx

@@ -247,7 +247,7 @@ class Nginx:
         max_body_bytes: int | None = None,
     ):
         self.port = port or free_port()
-        self.max_body_bytes = max_body_bytes or request_body_bytes()
+        self.max_body_bytes = request_body_bytes() if max_body_bytes is None else max_body_bytes
         self.prefix = tempfile.mkdtemp(prefix="hub-nginx-")
         self.static_root = static_root
         self.upstream_ports = upstream_ports

@@ -3,12 +3,18 @@
 A customer with two tabs open sends from two sockets. Their turns of the chat wait for each
 other, so the second is computed on the tracker the first left instead of being refused as
 STALE and computed twice; turns on different processes still can be, and socket_turns does
-not redo one that ran a custom action.
+not redo one that ran a custom action. A turn whose socket went away still holds its chat
+until it ends (`finish_later`).
 """
 
 import asyncio
 import collections
 import contextlib
+import logging
+
+from handoff_hub import lifecycle
+
+logger = logging.getLogger(__name__)
 
 _RECENT = 10_000  # chats whose last committed version is remembered
 
@@ -20,7 +26,8 @@ _commits: collections.OrderedDict[int, int] = collections.OrderedDict()
 class _Chat:
     def __init__(self):
         self.lock = asyncio.Lock()
-        self.waiting = 0
+        self.waiting = 0  # turns holding or waiting for the lock, and unfinished ones
+        self.unfinished: set[asyncio.Task] = set()  # turns their sockets left running
 
 
 _chats: dict[int, _Chat] = {}
@@ -35,11 +42,42 @@ async def one_at_a_time(conversation_id: int):
     chat.waiting += 1
     try:
         async with chat.lock:
+            unfinished = [task for task in chat.unfinished if not task.done()]
+            if unfinished:
+                await asyncio.wait(unfinished)
             yield
     finally:
-        chat.waiting -= 1
-        if chat.waiting == 0:
-            del _chats[conversation_id]
+        _leave(conversation_id, chat)
+
+
+def finish_later(conversation_id: int, turn: asyncio.Future) -> None:
+    """The holder of the chat's turn leaves (its socket closed) while `turn` runs on: the
+    chat's next turn here waits for it as if it still held the chat, and a drain waits for it
+    as work in flight."""
+    chat = _chats[conversation_id]  # the caller holds the turn, so its entry exists
+    chat.waiting += 1
+
+    async def run_out() -> None:
+        async with lifecycle.tracked():
+            try:
+                await turn
+            except Exception:
+                logger.exception("A bot turn of conversation %s failed", conversation_id)
+
+    task = asyncio.ensure_future(run_out())
+    chat.unfinished.add(task)
+
+    def ended(_task) -> None:
+        chat.unfinished.discard(task)
+        _leave(conversation_id, chat)
+
+    task.add_done_callback(ended)
+
+
+def _leave(conversation_id: int, chat: _Chat) -> None:
+    chat.waiting -= 1
+    if chat.waiting == 0:
+        del _chats[conversation_id]
 
 
 def note_commit(conversation_id: int, version: int) -> None:

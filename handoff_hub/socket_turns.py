@@ -6,8 +6,9 @@ tracker that grows with the chat; it is used only while the row's
 row refuses because another one landed first (STALE) is recomputed from the row, unless it had
 started a custom action; one refused because a human took the chat (NOT_WITH_BOT) is dropped;
 one lost with the engine process computing it is computed once more, unless it had started a
-custom action. Turns of one chat on one process run one at a time (handoff_hub.chat_turns), a
-cancelled one (its socket closed) until its commit has landed.
+custom action. Turns of one chat on one process run one at a time (handoff_hub.chat_turns);
+one whose socket goes away (the task cancelled) runs on to its end, and the chat's next turn
+here waits for it.
 """
 
 import asyncio
@@ -65,7 +66,14 @@ class SocketTurns:
                 if not stored.created:
                     return  # a resend, answered by that turn (the first socket's)
                 version = -1  # re-read the tracker it left
-            await self._take_turn(conversation, stored, version)
+            turn = asyncio.ensure_future(self._take_turn(conversation, stored, version))
+            try:
+                await asyncio.shield(turn)
+            except asyncio.CancelledError:
+                # The message is stored and another tab may wait for its answer: the turn
+                # commits without this socket, and holds the chat until it has.
+                chat_turns.finish_later(conversation_id, turn)
+                raise
 
     async def _take_turn(self, conversation, stored: StoredMessage, version: int) -> None:
         conversation_id = conversation.pk
@@ -83,11 +91,7 @@ class SocketTurns:
             done = asyncio.get_running_loop().create_future()
             start_turn(turn, asyncio.get_running_loop(), done)
             try:
-                # Shielded: the turn runs on and commits even if this socket goes away.
-                said, result = await asyncio.shield(done)
-            except asyncio.CancelledError:
-                await self._settle_cancelled(conversation_id, turn.tracker_version, done)
-                raise
+                said, result = await done
             except EngineFailed as failure:
                 lost = failure.__cause__
                 if (
@@ -129,21 +133,3 @@ class SocketTurns:
                 return
             version = -1  # re-read the tracker another turn moved on
         logger.warning("Gave up on a bot turn for conversation %s", conversation.public_id)
-
-    async def _settle_cancelled(self, conversation_id, version: int, done) -> None:
-        """Hold the chat's turn lock until a cancelled turn's commit lands.
-
-        Released at once, the chat's next turn (another tab's) would read the row before this
-        commit and be refused as STALE, or could run a custom action a second time.
-        """
-        self.tracker = None
-        try:
-            said, result = await asyncio.shield(done)
-        except BaseException:  # the engine failed or this wait was cancelled again: nothing to note
-            return
-        if said not in (STALE, NOT_WITH_BOT):
-            chat_turns.note_commit(conversation_id, version + 1)
-        elif said == STALE and result.action_ran is not None:
-            await group_commit.submit(
-                give_up_after_action, conversation_id, result.action_ran, order_key=conversation_id
-            )

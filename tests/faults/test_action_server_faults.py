@@ -293,11 +293,13 @@ async def test_a_resend_on_another_tab_waits_for_the_first_answer_and_is_not_ans
 async def test_a_turn_cancelled_mid_action_holds_the_chat_until_its_commit_lands(
     settings, tmp_path, slow_action_server, action_calls
 ):
-    """A tab's socket task is cancelled (the server closes it) while its turn's action runs:
-    the turn still commits, and the other tab's next turn waits for it instead of reading the
-    row before it lands and being refused."""
+    """A tab's socket task is cancelled (Daphne kills a consumer that outlives its client)
+    while its turn's action runs: the task ends at once, the turn runs on and commits (a drain
+    waits for it), and the other tab's next turn waits for it. Before, that next turn landed
+    first and the cancelled one's answer was dropped as STALE."""
     from channels.db import database_sync_to_async
 
+    from handoff_hub import lifecycle
     from handoff_hub.models import Conversation
 
     _counted_weather_bot(settings, tmp_path, slow_action_server)
@@ -306,6 +308,9 @@ async def test_a_turn_cancelled_mid_action_holds_the_chat_until_its_commit_lands
     await say(first, "what's the weather like?", "gone-1")
     await _until_called(action_calls)
     first.communicator.future.cancel()
+    await asyncio.wait([first.communicator.future], timeout=0.5)
+    assert first.communicator.future.done()  # not held until the action (1.5 s) answers
+    assert lifecycle.in_flight() == 1  # the turn, running on without its socket
     await say(second, "hello", "stays-1")
     await second.until(lambda f: bot_said(f) and f["text"] == "Hello!", timeout=20)
     conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
