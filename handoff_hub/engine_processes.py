@@ -9,10 +9,12 @@ A conversation always goes to the same process (by id), which keeps its latest t
 next turn need not send it. Replies are read by one thread per process, which queues the
 turn's commit itself: the hub commits it under the row lock exactly as a turn computed in a
 thread (`bot_turns.queue_commit`). A process that dies fails the turns it had (the customer
-gets the apology and, if configured, a human) and is replaced at once.
+gets the apology and, if configured, a human) and is replaced at once; so is one that stops
+answering even pings (HUB_ENGINE_WEDGED_SECONDS), which is killed first.
 """
 
 import collections
+import contextlib
 import itertools
 import logging
 import os
@@ -137,8 +139,14 @@ class EngineProcess:
             target=self._write_backlog, name=f"engine-process-{index}-writer", daemon=True
         )
         self.writer.start()
+        self.wedged_after = float(settings.HUB.get("ENGINE_WEDGED_SECONDS", 30))
+        self.last_heard = time.monotonic()  # when the worker last sent anything
+        self.watchdog = threading.Thread(
+            target=self._watch, name=f"engine-process-{index}-watchdog", daemon=True
+        )
         with self.lock:
             self._spawn()
+        self.watchdog.start()
 
     def start_turn(self, turn, loop, future) -> None:
         token = getattr(turn.tracker_state, "token", None)
@@ -189,6 +197,7 @@ class EngineProcess:
         finally:
             worker_end.close()
         self.sock, self.started_at = hub_end, time.monotonic()
+        self.last_heard = self.started_at
         self.backlog.clear()
         self.reader = threading.Thread(
             target=self._read_replies,
@@ -230,6 +239,19 @@ class EngineProcess:
             self.backlog.append(frame[sent:])
             self.backlog_ready.notify()
 
+    def _ping_locked(self, number: int) -> None:
+        frame = engine_wire.encode(engine_wire.Ping(number))
+        if self.backlog:  # behind what already waits
+            self.backlog.append(frame)
+            return
+        try:
+            sent = _send_without_blocking(self.sock, frame)
+        except OSError:
+            return  # the reader sees the process gone
+        if sent < len(frame):
+            self.backlog.append(frame[sent:])
+            self.backlog_ready.notify()
+
     def _fail_locked(self, request_id: int, error: BaseException) -> None:
         """Fail one turn that will get no reply (the caller holds the lock)."""
         entry = self.pending.pop(request_id, None)
@@ -254,6 +276,36 @@ class EngineProcess:
                 if self.stopping and not self.backlog and self.sock is not None:
                     _shut(self.sock, socket.SHUT_WR)
 
+    # --- the watchdog thread ---
+
+    def _watch(self) -> None:
+        """Ping the worker; kill one that, ready, has sent nothing for `wedged_after` seconds.
+        Its reader then fails its turns as for any death (one that started no custom action
+        runs again on the replacement) and starts the replacement."""
+        pings = itertools.count(1)
+        interval = max(0.05, min(2.0, self.wedged_after / 3))
+        while True:
+            time.sleep(interval)
+            with self.lock:
+                if self.stopping:
+                    return
+                if self.sock is None or not self.ready.is_set():
+                    continue  # loading an assistant may take long: not judged yet
+                silent = time.monotonic() - self.last_heard
+                if silent < self.wedged_after:
+                    self._ping_locked(next(pings))
+                    continue
+                # Under the lock, so the one killed is this process, never its replacement.
+                logger.error(
+                    "Engine process %s (pid %s) answered nothing for %.1f s; killing it",
+                    self.index,
+                    self.process.pid,
+                    silent,
+                )
+                with contextlib.suppress(OSError):  # it ended meanwhile
+                    self.process.kill()
+            time.sleep(self.wedged_after)  # its reader replaces it meanwhile
+
     # --- the reader thread ---
 
     def _read_replies(self, sock: socket.socket, process: subprocess.Popen) -> None:
@@ -261,6 +313,7 @@ class EngineProcess:
         try:
             while True:
                 reply = engine_wire.read_frame(sock)
+                self.last_heard = time.monotonic()
                 try:
                     self._on_reply(reply)
                 except Exception:  # one turn's trouble; the process is fine
@@ -273,6 +326,8 @@ class EngineProcess:
         self._replace(sock, process, reason)
 
     def _on_reply(self, reply) -> None:
+        if isinstance(reply, engine_wire.Pong):
+            return  # heard: that is all a pong says
         if isinstance(reply, engine_wire.Ready):
             self.ready.set()
             return

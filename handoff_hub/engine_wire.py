@@ -64,6 +64,18 @@ class Ready:
 
 
 @dataclass(frozen=True)
+class Ping:
+    """Still there? The worker's reading thread answers at once, whatever its turns do."""
+
+    number: int
+
+
+@dataclass(frozen=True)
+class Pong:
+    number: int
+
+
+@dataclass(frozen=True)
 class TurnRequest:
     request_id: int
     turn: object  # bot_turns.TurnInput; tracker_state None when `token` names it

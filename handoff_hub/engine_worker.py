@@ -106,6 +106,9 @@ class EngineWorker:
         try:
             while True:
                 request = engine_wire.read_frame(self.sock)
+                if isinstance(request, engine_wire.Ping):
+                    self._send(engine_wire.encode(engine_wire.Pong(request.number)))
+                    continue
                 self.pool.submit(self.answer, request)
         except (engine_wire.WireClosed, OSError):
             pass  # the hub closed its end: finish what runs, then exit

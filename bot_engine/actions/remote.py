@@ -6,6 +6,7 @@ with the domain, which it caches. Actions declared `send_domain: true` always ge
 """
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -65,9 +66,12 @@ class RemoteAction:
             headers={"Content-Type": "application/json", **self.headers},
             method="POST",
         )
+        # `timeout` bounds the whole call, as Rasa's does; urllib's bounds each socket read, so
+        # a server trickling its reply would hold the turn (and its chat) for ever.
+        deadline = time.monotonic() + self.timeout
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                payload = response.read()
+                payload = _read_by(response, deadline, self.name)
         except urllib.error.HTTPError as error:
             detail = _json_or_empty(error.read())
             if error.code == DOMAIN_REQUESTED and "domain" not in body:
@@ -77,7 +81,9 @@ class RemoteAction:
             raise ActionFailed(
                 f"action server answered {error.code} for '{self.name}': {detail.get('error', '')}"
             ) from None
-        except (urllib.error.URLError, OSError, TimeoutError) as error:
+        except TimeoutError as error:
+            raise ActionFailed(f"action server timed out for '{self.name}': {error}") from None
+        except (urllib.error.URLError, OSError) as error:
             raise ActionFailed(f"action server unreachable for '{self.name}': {error}") from None
         reply = _json_or_empty(payload)
         if not isinstance(reply, dict):
@@ -106,6 +112,15 @@ class RemoteAction:
         text = extra.pop("text", None)
         data = {k: v for k, v in extra.items() if k not in {"response", "template", "metadata"}}
         return [ev.bot(text, data, {"utter_source": self.name})]
+
+
+def _read_by(response, deadline: float, name: str) -> bytes:
+    chunks = []
+    while chunk := response.read1(1 << 16):
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the reply for '{name}' took longer than the timeout")
+    return b"".join(chunks)
 
 
 def _json_or_empty(payload: bytes):

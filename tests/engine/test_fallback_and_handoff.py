@@ -1,5 +1,10 @@
 """Every behaviour of Rasa's "Fallback and Human Handoff" guide, as conversations."""
 
+import contextlib
+import socket
+import threading
+import time
+
 import pytest
 
 from bot_engine import Assistant
@@ -157,6 +162,46 @@ def test_custom_action_handoff_payload_is_detected(tmp_path, model_dir, action_s
     assert chat.last.handoff.reason == "custom_action"
     assert chat.last.handoff.detail["marker"] == "handoff_host"
     assert "Transferring you to our team." in chat.texts()
+
+
+def _trickling_server() -> tuple[str, threading.Event]:
+    """An action server that starts its reply at once, then sends a byte every 0.1 s for
+    20 s: each read is quick, the reply never ends in time."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection, listener:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            connection.sendall(b"Content-Length: 1000\r\n\r\n{")
+            for _ in range(200):
+                if stop.wait(0.1):
+                    return
+                with contextlib.suppress(OSError):
+                    connection.sendall(b" ")
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/webhook", stop
+
+
+def test_an_action_server_trickling_its_reply_times_out_as_a_whole(tmp_path, model_dir):
+    url, stop = _trickling_server()
+    endpoints = f"action_endpoint:\n  url: {url}\n  timeout: 0.5\n"
+    project = copy_project("custom_fallback", tmp_path, endpoints)
+    chat = Chat(Assistant.load(project, model_dir=model_dir))
+    started = time.monotonic()
+    try:
+        chat.say("put me through to staff")
+    finally:
+        stop.set()
+    # Well before the 20 s the reply would take: the timeout is the call's, not each read's.
+    assert time.monotonic() - started < 10
+    assert chat.texts() == [
+        "Sorry, I am having trouble with that. Please try again in a few minutes."
+    ]
+    assert chat.last.error and "timed out" in chat.last.error
 
 
 def test_action_server_down_gives_internal_error_not_a_crash(tmp_path, model_dir):

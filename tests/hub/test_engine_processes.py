@@ -249,6 +249,26 @@ async def test_a_turn_that_loses_two_engine_processes_apologises_and_hands_off(
     assert messages[1][0] == "bot" and messages[1][1] != INTERNAL_ERROR_TEXT
 
 
+async def test_a_wedged_engine_process_is_killed_and_the_replacement_answers_its_turn(settings):
+    """Alive but answering nothing (here: stopped), an engine process is found out by its
+    unanswered pings, killed and replaced; the turn it held runs again on the replacement."""
+    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1, "ENGINE_WEDGED_SECONDS": 1.0}
+    await database_sync_to_async(engine_processes.start_engine_processes)()
+    try:
+        pid = engine_processes.worker_pids()[0]
+        cust, _ = await customer()
+        os.kill(pid, signal.SIGSTOP)
+        await say(cust, "hello", "m-0")
+        reply = await cust.until(
+            lambda f: f["type"] == "message" and f["sender"] == "bot", timeout=30
+        )
+        assert reply["text"] != INTERNAL_ERROR_TEXT  # computed, not the apology
+        assert engine_processes.worker_pids() != [pid]
+        await cust.close()
+    finally:
+        await database_sync_to_async(engine_processes.stop_engine_processes)()
+
+
 async def test_stopping_lets_the_turns_an_engine_process_has_finish(engine_process, monkeypatch):
     sent = record_turn_requests(monkeypatch)
     cust, welcome = await customer()
