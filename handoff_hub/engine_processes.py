@@ -282,17 +282,23 @@ class EngineProcess:
         """Ping the worker; kill one that, ready, has sent nothing for `wedged_after` seconds.
         Its reader then fails its turns as for any death (one that started no custom action
         runs again on the replacement) and starts the replacement."""
+        if not self.wedged_after > 0:
+            return  # switched off
         pings = itertools.count(1)
         interval = max(0.05, min(2.0, self.wedged_after / 3))
         while True:
+            asleep_since = time.monotonic()
             time.sleep(interval)
+            # This whole process was paused (a frozen container, a stalled VM): the reader had
+            # no chance to read the pongs either, so this tick judges nothing.
+            paused = time.monotonic() - asleep_since > 2 * interval
             with self.lock:
                 if self.stopping:
                     return
                 if self.sock is None or not self.ready.is_set():
                     continue  # loading an assistant may take long: not judged yet
                 silent = time.monotonic() - self.last_heard
-                if silent < self.wedged_after:
+                if silent < self.wedged_after or paused or _unread(self.sock):
                     self._ping_locked(next(pings))
                     continue
                 # Under the lock, so the one killed is this process, never its replacement.
@@ -401,6 +407,17 @@ def _send_without_blocking(sock: socket.socket, frame: bytes) -> int:
         return sock.send(frame, socket.MSG_DONTWAIT)
     except BlockingIOError:
         return 0
+
+
+def _unread(sock: socket.socket) -> bool:
+    """Has the worker sent something the reader has not read yet (or closed its end)?"""
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # the reader will see it too
+    return True
 
 
 def _shut(sock: socket.socket, how: int) -> None:

@@ -200,7 +200,7 @@ HUB = {
     # interpreter lock the event loop and the writer share; one per spare core.
     "ENGINE_PROCESSES": int(os.environ.get("HUB_ENGINE_PROCESSES", 0)),
     # An engine process that answers nothing, not even a ping, for this long is wedged
-    # (stopped, or stuck holding its interpreter lock): it is killed and replaced.
+    # (stopped, or stuck holding its interpreter lock): it is killed and replaced. 0: never.
     "ENGINE_WEDGED_SECONDS": float(os.environ.get("HUB_ENGINE_WEDGED_SECONDS", 30)),
     # Outgoing webhooks.
     "WEBHOOK_MAX_ATTEMPTS": int(os.environ.get("HUB_WEBHOOK_MAX_ATTEMPTS", 8)),

@@ -5,6 +5,7 @@ and no domain; a server that does not know the digest answers 449 and gets the s
 with the domain, which it caches. Actions declared `send_domain: true` always get the domain.
 """
 
+import http.client
 import json
 import time
 import urllib.error
@@ -66,29 +67,38 @@ class RemoteAction:
             headers={"Content-Type": "application/json", **self.headers},
             method="POST",
         )
-        # `timeout` bounds the whole call, as Rasa's does; urllib's bounds each socket read, so
-        # a server trickling its reply would hold the turn (and its chat) for ever.
+        # urllib's timeout bounds each socket read: the reply's body is also read against
+        # `timeout` as a whole, so a server trickling it cannot hold the turn (and its chat).
         deadline = time.monotonic() + self.timeout
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 payload = _read_by(response, deadline, self.name)
         except urllib.error.HTTPError as error:
-            detail = _json_or_empty(error.read())
-            if error.code == DOMAIN_REQUESTED and "domain" not in body:
-                raise _DomainRequested() from None
-            if error.code == 400 and detail.get("action_name"):
-                raise ActionRejected(detail.get("error") or "rejected") from None
-            raise ActionFailed(
-                f"action server answered {error.code} for '{self.name}': {detail.get('error', '')}"
-            ) from None
+            self._refused(error, body, deadline)
         except TimeoutError as error:
             raise ActionFailed(f"action server timed out for '{self.name}': {error}") from None
+        except http.client.HTTPException as error:  # a reply cut off, or not HTTP
+            raise ActionFailed(f"action server sent a broken reply for '{self.name}'") from error
         except (urllib.error.URLError, OSError) as error:
             raise ActionFailed(f"action server unreachable for '{self.name}': {error}") from None
         reply = _json_or_empty(payload)
         if not isinstance(reply, dict):
             raise ActionFailed(f"action server sent an invalid reply for '{self.name}'")
         return reply
+
+    def _refused(self, error: urllib.error.HTTPError, body: dict, deadline: float):
+        """Raise what an error status means (449: send the domain; 400: the action refused)."""
+        try:
+            detail = _json_or_empty(_read_by(error, deadline, self.name))
+        except (OSError, http.client.HTTPException):  # the status says enough
+            detail = {}
+        if error.code == DOMAIN_REQUESTED and "domain" not in body:
+            raise _DomainRequested() from None
+        if error.code == 400 and detail.get("action_name"):
+            raise ActionRejected(detail.get("error") or "rejected") from None
+        raise ActionFailed(
+            f"action server answered {error.code} for '{self.name}': {detail.get('error', '')}"
+        ) from None
 
     def _bot_events(self, response: dict, context: ActionContext) -> list[dict]:
         if not isinstance(response, dict):
@@ -115,11 +125,15 @@ class RemoteAction:
 
 
 def _read_by(response, deadline: float, name: str) -> bytes:
+    """The body of `response`, read by `deadline` (each read also waits at most the timeout)."""
     chunks = []
     while chunk := response.read1(1 << 16):
         chunks.append(chunk)
         if time.monotonic() > deadline:
             raise TimeoutError(f"the reply for '{name}' took longer than the timeout")
+    missing = getattr(response, "length", None)
+    if missing:  # read1 ends quietly where read() would say the body was cut off
+        raise http.client.IncompleteRead(b"".join(chunks), missing)
     return b"".join(chunks)
 
 

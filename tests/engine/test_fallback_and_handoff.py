@@ -164,19 +164,18 @@ def test_custom_action_handoff_payload_is_detected(tmp_path, model_dir, action_s
     assert "Transferring you to our team." in chat.texts()
 
 
-def _trickling_server() -> tuple[str, threading.Event]:
-    """An action server that starts its reply at once, then sends a byte every 0.1 s for
-    20 s: each read is quick, the reply never ends in time."""
+def _raw_action_server(reply: bytes, trickle_seconds: float = 0) -> tuple[str, threading.Event]:
+    """An action server that answers one request with `reply` (raw HTTP), then sends a space
+    every 0.1 s for `trickle_seconds`, and hangs up."""
     stop = threading.Event()
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
         connection, _ = listener.accept()
         with connection, listener:
-            connection.recv(65536)
-            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
-            connection.sendall(b"Content-Length: 1000\r\n\r\n{")
-            for _ in range(200):
+            _read_request(connection)  # all of it: closing on unread bytes would reset
+            connection.sendall(reply)
+            for _ in range(int(trickle_seconds * 10)):
                 if stop.wait(0.1):
                     return
                 with contextlib.suppress(OSError):
@@ -186,22 +185,50 @@ def _trickling_server() -> tuple[str, threading.Event]:
     return f"http://127.0.0.1:{listener.getsockname()[1]}/webhook", stop
 
 
-def test_an_action_server_trickling_its_reply_times_out_as_a_whole(tmp_path, model_dir):
-    url, stop = _trickling_server()
-    endpoints = f"action_endpoint:\n  url: {url}\n  timeout: 0.5\n"
+def _read_request(connection: socket.socket) -> None:
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += connection.recv(65536)
+
+
+def _chat_on(url: str, tmp_path, model_dir, timeout: float = 0.5) -> Chat:
+    endpoints = f"action_endpoint:\n  url: {url}\n  timeout: {timeout}\n"
     project = copy_project("custom_fallback", tmp_path, endpoints)
-    chat = Chat(Assistant.load(project, model_dir=model_dir))
+    return Chat(Assistant.load(project, model_dir=model_dir))
+
+
+REPLY_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+INTERNAL_ERROR = "Sorry, I am having trouble with that. Please try again in a few minutes."
+
+
+def test_an_action_server_trickling_its_reply_times_out_as_a_whole(tmp_path, model_dir):
+    # Each read is quick; the whole reply would take 20 s.
+    url, stop = _raw_action_server(REPLY_HEAD + b"Content-Length: 1000\r\n\r\n{", 20)
+    chat = _chat_on(url, tmp_path, model_dir)
     started = time.monotonic()
     try:
         chat.say("put me through to staff")
     finally:
         stop.set()
-    # Well before the 20 s the reply would take: the timeout is the call's, not each read's.
-    assert time.monotonic() - started < 10
-    assert chat.texts() == [
-        "Sorry, I am having trouble with that. Please try again in a few minutes."
-    ]
+    assert time.monotonic() - started < 10  # the timeout is the body's, not each read's
+    assert chat.texts() == [INTERNAL_ERROR]
     assert chat.last.error and "timed out" in chat.last.error
+
+
+def test_an_action_servers_reply_cut_off_is_an_error_not_an_empty_answer(tmp_path, model_dir):
+    url, _stop = _raw_action_server(REPLY_HEAD + b'Content-Length: 100\r\n\r\n{"events": []')
+    chat = _chat_on(url, tmp_path, model_dir)
+    chat.say("put me through to staff")
+    assert chat.texts() == [INTERNAL_ERROR]
+    assert chat.last.error and "broken reply" in chat.last.error
 
 
 def test_action_server_down_gives_internal_error_not_a_crash(tmp_path, model_dir):

@@ -249,20 +249,24 @@ async def test_a_turn_that_loses_two_engine_processes_apologises_and_hands_off(
     assert messages[1][0] == "bot" and messages[1][1] != INTERNAL_ERROR_TEXT
 
 
-async def test_a_wedged_engine_process_is_killed_and_the_replacement_answers_its_turn(settings):
+async def test_a_wedged_engine_process_is_killed_and_the_replacement_answers_its_turn(
+    settings, monkeypatch
+):
     """Alive but answering nothing (here: stopped), an engine process is found out by its
     unanswered pings, killed and replaced; the turn it held runs again on the replacement."""
-    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1, "ENGINE_WEDGED_SECONDS": 1.0}
+    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1, "ENGINE_WEDGED_SECONDS": 2.5}
     await database_sync_to_async(engine_processes.start_engine_processes)()
     try:
         pid = engine_processes.worker_pids()[0]
         cust, _ = await customer()
+        sent = record_turn_requests(monkeypatch)
         os.kill(pid, signal.SIGSTOP)
         await say(cust, "hello", "m-0")
         reply = await cust.until(
-            lambda f: f["type"] == "message" and f["sender"] == "bot", timeout=30
+            lambda f: f["type"] == "message" and f["sender"] == "bot", timeout=60
         )
         assert reply["text"] != INTERNAL_ERROR_TEXT  # computed, not the apology
+        assert len(sent) == 2  # to the stopped process, then to its replacement
         assert engine_processes.worker_pids() != [pid]
         await cust.close()
     finally:
