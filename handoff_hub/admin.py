@@ -2,6 +2,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
 from handoff_hub import trackers
 from handoff_hub.models import (
@@ -149,23 +150,30 @@ class ConversationAdmin(admin.ModelAdmin):
         # Only the columns the form changed: the message path keeps writing this row (seq,
         # tracker, listeners) under its lock, and a whole-row save would put back stale values.
         changed = list(form.changed_data)
-        # A chat with a human moves queues as a transfer (audit row, queue positions, dispatch).
-        transfer = "queue" in changed and obj.status in HUMAN_STATUSES
-        if transfer:
+        # A chat with a human moves queues as a transfer (audit row, queue positions, dispatch),
+        # first: refused, nothing of the edit may be saved.
+        if "queue" in changed and obj.status in HUMAN_STATUSES:
             changed.remove("queue")
+            try:
+                transfer_to_queue(obj.pk, request.user, obj.queue)
+            except TransitionError as error:
+                # The form checked it; only a change landing between the check and the row
+                # lock (another agent claimed the chat, say) gets here.
+                raise _EditRefused(error.message) from None
         if changed:
             obj.save(update_fields=[*changed, "updated_at"])
-        if transfer:
-            self._transfer(request, obj)
         return None
 
-    def _transfer(self, request, obj) -> None:
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
-            transfer_to_queue(obj.pk, request.user, obj.queue)
-        except TransitionError as error:
-            # The form checked it; only a change landing between the check and the lock
-            # (e.g. another agent claimed the chat) gets here.
-            self.message_user(request, error.message, messages.ERROR)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _EditRefused as refused:  # the view's transaction has rolled the edit back
+            self.message_user(request, f"Nothing was saved: {refused}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class _EditRefused(Exception):
+    """The state machine refused the edit under the row lock, after the form allowed it."""
 
 
 @admin.register(Message)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from handoff_hub.messaging import append_message, lock_conversation
@@ -180,4 +181,49 @@ def test_a_refused_queue_transfer_in_admin_is_a_form_error_and_saves_nothing(cli
     conversation.refresh_from_db()
     assert conversation.customer_id == "cust-7"
     assert conversation.status == "assigned" and conversation.queue.name == "Support"
+    assert not AuditEvent.objects.filter(conversation=conversation, action="transfer_to_queue")
+
+
+def test_a_transfer_refused_after_the_forms_check_saves_nothing_and_says_so(
+    client, make_agent, monkeypatch
+):
+    """The race the form's check cannot see: the chat changes between that check and the
+    transfer's row lock. The edit's other fields are not saved, and no success is claimed."""
+    from handoff_hub.admin import ConversationForm
+    from handoff_hub.models import AuditEvent, Queue
+    from handoff_hub.transitions import claim_conversation, enqueue_handoff
+
+    billing = Queue.objects.create(name="Billing")
+    alex = make_agent("alex")
+    conversation = Conversation.objects.create(customer_id="cust-8")
+    with transaction.atomic():
+        enqueue_handoff(lock_conversation(conversation.pk), "explicit_request", {})
+    # Staff with an agent profile, in the Supervisor group: may move a waiting chat, not
+    # another agent's.
+    lead = make_agent("lead")
+    lead.is_staff = True
+    lead.save()
+    lead.groups.add(Group.objects.get(name="Supervisor"))
+    client.force_login(lead)
+    url = f"/admin/hub/conversation/{conversation.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    data.update({"queue": billing.pk, "customer_id": "cust-8-renamed", "customer_metadata": "{}"})
+    for prefix in ("messages", "audit_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    checked = ConversationForm.clean
+
+    def check_then_claimed_elsewhere(form):
+        cleaned = checked(form)  # the chat is waiting: the lead may move it
+        claim_conversation(conversation.pk, alex)  # now it is someone else's chat
+        return cleaned
+
+    monkeypatch.setattr(ConversationForm, "clean", check_then_claimed_elsewhere)
+    response = client.post(url, data, follow=True)
+    page = response.content.decode()
+    assert "Nothing was saved: This conversation is assigned to another agent." in page
+    assert "changed successfully" not in page
+    conversation.refresh_from_db()
+    assert conversation.customer_id == "cust-8"
+    assert conversation.queue.name == "Support"
     assert not AuditEvent.objects.filter(conversation=conversation, action="transfer_to_queue")
