@@ -121,6 +121,17 @@ def test_an_admin_edit_keeps_what_the_message_path_wrote_meanwhile(rf):
     assert conversation.messages.count() == 1
 
 
+def _change_form(client, conversation, **changes) -> tuple[str, dict]:
+    """The conversation's admin change page, and its form's data as shown, with `changes`."""
+    url = f"/admin/hub/conversation/{conversation.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    data.update({"customer_metadata": "{}", **changes})
+    for prefix in ("messages", "audit_events"):  # the inlines, unchanged
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    return url, data
+
+
 def test_moving_a_waiting_chat_to_another_queue_in_admin_is_a_transfer(client):
     from handoff_hub.models import AuditEvent, HandoffTicket, Queue
     from handoff_hub.transitions import enqueue_handoff
@@ -134,13 +145,7 @@ def test_moving_a_waiting_chat_to_another_queue_in_admin_is_a_transfer(client):
     assert conversation.queue == support
     root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(root)
-    url = f"/admin/hub/conversation/{conversation.pk}/change/"
-    form = client.get(url).context["adminform"].form
-    data = {name: form[name].value() or "" for name in form.fields}
-    data["queue"] = billing.pk
-    data["customer_metadata"] = "{}"
-    for prefix in ("messages", "audit_events"):
-        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    url, data = _change_form(client, conversation, queue=billing.pk)
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
     conversation.refresh_from_db()
@@ -167,12 +172,7 @@ def test_a_refused_queue_transfer_in_admin_is_a_form_error_and_saves_nothing(cli
     lead = get_user_model().objects.create_user("lead", password="pw", is_staff=True)
     lead.groups.add(Group.objects.get(name="Supervisor"))
     client.force_login(lead)
-    url = f"/admin/hub/conversation/{conversation.pk}/change/"
-    form = client.get(url).context["adminform"].form
-    data = {name: form[name].value() or "" for name in form.fields}
-    data.update({"queue": billing.pk, "customer_id": "cust-7-renamed", "customer_metadata": "{}"})
-    for prefix in ("messages", "audit_events"):
-        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    url, data = _change_form(client, conversation, queue=billing.pk, customer_id="cust-7-renamed")
     response = client.post(url, data)
     assert response.status_code == 200  # the change form again, not a redirect
     errors = response.context["adminform"].form.errors
@@ -205,12 +205,7 @@ def test_a_transfer_refused_after_the_forms_check_saves_nothing_and_says_so(
     lead.save()
     lead.groups.add(Group.objects.get(name="Supervisor"))
     client.force_login(lead)
-    url = f"/admin/hub/conversation/{conversation.pk}/change/"
-    form = client.get(url).context["adminform"].form
-    data = {name: form[name].value() or "" for name in form.fields}
-    data.update({"queue": billing.pk, "customer_id": "cust-8-renamed", "customer_metadata": "{}"})
-    for prefix in ("messages", "audit_events"):
-        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    url, data = _change_form(client, conversation, queue=billing.pk, customer_id="cust-8-renamed")
     checked = ConversationForm.clean
 
     def check_then_claimed_elsewhere(form):
