@@ -22,8 +22,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-from handoff_hub.upload_limit import request_body_bytes
-
 ROOT = Path(__file__).resolve().parents[1]
 NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 
@@ -244,10 +242,11 @@ class Nginx:
         upstream_ports: list[int],
         static_root: str,
         port: int = 0,
-        max_body_bytes: int | None = None,
+        *,
+        max_body_bytes: int,  # on the assistant upload page (handoff_hub.upload_limit)
     ):
         self.port = port or free_port()
-        self.max_body_bytes = request_body_bytes() if max_body_bytes is None else max_body_bytes
+        self.max_body_bytes = max_body_bytes
         self.prefix = tempfile.mkdtemp(prefix="hub-nginx-")
         self.static_root = static_root
         self.upstream_ports = upstream_ports

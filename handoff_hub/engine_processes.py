@@ -219,11 +219,8 @@ class EngineProcess:
         except Exception as error:  # still none: no reader will answer for this turn
             self._fail_locked(request.request_id, EngineProcessEnded(str(error)))
             return
-        if self.backlog:  # keep the order: behind what already waits
-            self.backlog.append(frame)
-            return
         try:
-            sent = _send_without_blocking(self.sock, frame)
+            self._write_locked(frame)
         except OSError as error:
             if self.stopping:  # our end is shut for the drain: no reply will come for it
                 self._fail_locked(request.request_id, EngineProcessEnded(str(error)))
@@ -234,23 +231,21 @@ class EngineProcess:
             # ends, should the process be alive with a socket that fails.)
             logger.warning("Engine process %s: %s; its turns go to a new one", self.index, error)
             _shut(self.sock, socket.SHUT_RDWR)
+
+    def _write_locked(self, frame: bytes) -> None:
+        """Send `frame` as far as the socket takes it at once; the writer thread sends the
+        rest, and anything queued behind what already waits (OSError: the socket failed)."""
+        if self.backlog:  # keep the order: behind what already waits
+            self.backlog.append(frame)
             return
+        sent = _send_without_blocking(self.sock, frame)
         if sent < len(frame):  # the worker is behind: never block the event loop on it
             self.backlog.append(frame[sent:])
             self.backlog_ready.notify()
 
     def _ping_locked(self, number: int) -> None:
-        frame = engine_wire.encode(engine_wire.Ping(number))
-        if self.backlog:  # behind what already waits
-            self.backlog.append(frame)
-            return
-        try:
-            sent = _send_without_blocking(self.sock, frame)
-        except OSError:
-            return  # the reader sees the process gone
-        if sent < len(frame):
-            self.backlog.append(frame[sent:])
-            self.backlog_ready.notify()
+        with contextlib.suppress(OSError):  # the reader sees the process gone
+            self._write_locked(engine_wire.encode(engine_wire.Ping(number)))
 
     def _fail_locked(self, request_id: int, error: BaseException) -> None:
         """Fail one turn that will get no reply (the caller holds the lock)."""

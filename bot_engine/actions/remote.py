@@ -74,7 +74,7 @@ class RemoteAction:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 payload = _read_by(response, deadline, self.name)
         except urllib.error.HTTPError as error:
-            self._refused(error, body, deadline)
+            self._raise_for_error_reply(error, body, deadline)
         except TimeoutError as error:
             raise ActionFailed(f"action server timed out for '{self.name}': {error}") from None
         except http.client.HTTPException as error:  # a reply cut off, or not HTTP
@@ -86,7 +86,7 @@ class RemoteAction:
             raise ActionFailed(f"action server sent an invalid reply for '{self.name}'")
         return reply
 
-    def _refused(self, error: urllib.error.HTTPError, body: dict, deadline: float):
+    def _raise_for_error_reply(self, error: urllib.error.HTTPError, body: dict, deadline: float):
         """Raise what an error status means (449: send the domain; 400: the action refused)."""
         try:
             detail = _json_or_empty(_read_by(error, deadline, self.name))

@@ -6,12 +6,18 @@ import urllib.error
 import urllib.request
 
 import pytest
+from django.urls import reverse
 
 from deploy.services import Nginx
 from handoff_hub.upload_limit import assistant_upload_bytes, request_body_bytes
 from tests.faults.conftest import needs_topology
 
-UPLOAD_PAGE = "/admin/hub/assistantversion/add/"
+
+def _upload_page() -> str:
+    """Where the admin takes an assistant zip: the path nginx must know (its template says it)."""
+    return reverse("admin:hub_assistantversion_add")
+
+
 OTHER_LIMIT = 2 << 20  # nginx.conf.template's `client_max_body_size 2m`
 
 
@@ -42,8 +48,8 @@ def test_an_upload_at_the_limit_reaches_the_hub_and_a_bigger_one_stops_at_nginx(
     limit = assistant_upload_bytes(topology.env)
     assert limit > OTHER_LIMIT
     # The hub answers (no session, so CSRF refuses it): nginx let the whole body through.
-    assert _post_zip(topology.url, UPLOAD_PAGE, limit) == 403
-    assert _post_zip(topology.url, UPLOAD_PAGE, request_body_bytes(topology.env) + 1) == 413
+    assert _post_zip(topology.url, _upload_page(), limit) == 403
+    assert _post_zip(topology.url, _upload_page(), request_body_bytes(topology.env) + 1) == 413
     # Elsewhere a body that big is refused by nginx, and a small one still reaches the hub.
     assert _post_zip(topology.url, "/admin/login/", OTHER_LIMIT + 1) == 413
     assert _post_zip(topology.url, "/admin/login/", 1000) == 403
@@ -51,6 +57,6 @@ def test_an_upload_at_the_limit_reaches_the_hub_and_a_bigger_one_stops_at_nginx(
 
 def test_the_upload_pages_limit_is_the_hubs_own(tmp_path):
     config = Nginx([8001], str(tmp_path), max_body_bytes=12_345_678).render()
-    upload = config.split(f"location = {UPLOAD_PAGE}", 1)[1].split("}", 1)[0]
+    upload = config.split(f"location = {_upload_page()}", 1)[1].split("}", 1)[0]
     assert "client_max_body_size 12345678;" in upload
     assert config.count("client_max_body_size") == 2  # the page's, and 2m for the rest
