@@ -209,9 +209,16 @@ REPLY_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 INTERNAL_ERROR = "Sorry, I am having trouble with that. Please try again in a few minutes."
 
 
-def test_an_action_server_trickling_its_reply_times_out_as_a_whole(tmp_path, model_dir):
-    # Each read is quick; the whole reply would take 20 s.
-    url, stop = _raw_action_server(REPLY_HEAD + b"Content-Length: 1000\r\n\r\n{", 20)
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(b"200 OK", "timed out"), (b"500 Internal Server Error", "answered 500")],
+)
+def test_an_action_server_trickling_its_reply_is_cut_off_at_the_timeout(
+    tmp_path, model_dir, status, error
+):
+    # Each read is quick; the whole reply would take 20 s (an error reply's body too).
+    head = b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
+    url, stop = _raw_action_server(head + b"Content-Length: 1000\r\n\r\n{", 20)
     chat = _chat_on(url, tmp_path, model_dir)
     started = time.monotonic()
     try:
@@ -220,7 +227,7 @@ def test_an_action_server_trickling_its_reply_times_out_as_a_whole(tmp_path, mod
         stop.set()
     assert time.monotonic() - started < 10  # the timeout is the body's, not each read's
     assert chat.texts() == [INTERNAL_ERROR]
-    assert chat.last.error and "timed out" in chat.last.error
+    assert chat.last.error and error in chat.last.error
 
 
 def test_an_action_servers_reply_cut_off_is_an_error_not_an_empty_answer(tmp_path, model_dir):

@@ -273,6 +273,31 @@ async def test_a_wedged_engine_process_is_killed_and_the_replacement_answers_its
         await database_sync_to_async(engine_processes.stop_engine_processes)()
 
 
+async def test_with_the_watchdog_off_a_stopped_engine_process_is_waited_for(settings):
+    """HUB_ENGINE_WEDGED_SECONDS = 0: a silent process is left alone; its turn waits, and is
+    answered by that same process once it runs again."""
+    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1, "ENGINE_WEDGED_SECONDS": 0}
+    await database_sync_to_async(engine_processes.start_engine_processes)()
+    try:
+        pid = engine_processes.worker_pids()[0]
+        cust, _ = await customer()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await say(cust, "hello", "m-0")
+            # Longer than the 2.5 s after which the test above has its process killed.
+            assert await cust.quiet(3.0)  # no answer, no apology
+            assert engine_processes.worker_pids() == [pid]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        reply = await cust.until(
+            lambda f: f["type"] == "message" and f["sender"] == "bot", timeout=30
+        )
+        assert reply["text"] != INTERNAL_ERROR_TEXT
+        await cust.close()
+    finally:
+        await database_sync_to_async(engine_processes.stop_engine_processes)()
+
+
 async def test_stopping_lets_the_turns_an_engine_process_has_finish(engine_process, monkeypatch):
     sent = record_turn_requests(monkeypatch)
     cust, welcome = await customer()
