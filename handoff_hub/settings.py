@@ -205,6 +205,8 @@ HUB = {
     # Outgoing webhooks.
     "WEBHOOK_MAX_ATTEMPTS": int(os.environ.get("HUB_WEBHOOK_MAX_ATTEMPTS", 8)),
     "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("HUB_WEBHOOK_BACKOFF_SECONDS", 1.0)),
+    # The whole of one delivery attempt, connect to the receiver's last byte.
+    "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("HUB_WEBHOOK_TIMEOUT_SECONDS", 5)),
 }
 
 LOGGING = {

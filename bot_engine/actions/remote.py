@@ -7,10 +7,8 @@ with the domain, which it caches. Actions declared `send_domain: true` always ge
 
 import http.client
 import json
-import time
-import urllib.error
-import urllib.request
 
+from bot_engine import bounded_http
 from bot_engine.actions import outside_effects
 from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
 from bot_engine.dialogue import events as ev
@@ -61,44 +59,37 @@ class RemoteAction:
         url = self.url
         if self.token:
             url += ("&" if "?" in url else "?") + f"token={self.token}"
-        request = urllib.request.Request(  # noqa: S310 - the project's configured endpoint
-            url,
-            data=json.dumps(body, default=str).encode(),
-            headers={"Content-Type": "application/json", **self.headers},
-            method="POST",
-        )
-        # urllib's timeout bounds each socket read: the reply's body is also read against
-        # `timeout` as a whole, so a server trickling it cannot hold the turn (and its chat).
-        deadline = time.monotonic() + self.timeout
+        headers = {"Content-Type": "application/json", **self.headers}
+        payload = json.dumps(body, default=str).encode()
+        # The timeout bounds the whole call, so a server trickling its reply cannot hold the
+        # turn (and its chat).
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                payload = _read_by(response, deadline, self.name)
-        except urllib.error.HTTPError as error:
-            self._raise_for_error_reply(error, body, deadline)
+            reply = bounded_http.post(url, payload, headers, self.timeout)
         except TimeoutError as error:
             raise ActionFailed(f"action server timed out for '{self.name}': {error}") from None
         except http.client.HTTPException as error:  # a reply cut off, or not HTTP
             raise ActionFailed(f"action server sent a broken reply for '{self.name}'") from error
-        except (urllib.error.URLError, OSError) as error:
+        except OSError as error:
             raise ActionFailed(f"action server unreachable for '{self.name}': {error}") from None
-        reply = _json_or_empty(payload)
-        if not isinstance(reply, dict):
+        if reply.status >= 300:
+            self._raise_for_error_reply(reply, body)
+        answer = _json_or_empty(reply.body)
+        if not isinstance(answer, dict):
             raise ActionFailed(f"action server sent an invalid reply for '{self.name}'")
-        return reply
+        return answer
 
-    def _raise_for_error_reply(self, error: urllib.error.HTTPError, body: dict, deadline: float):
+    def _raise_for_error_reply(self, reply: bounded_http.Reply, body: dict):
         """Raise what an error status means (449: send the domain; 400: the action refused)."""
-        try:
-            detail = _json_or_empty(_read_by(error, deadline, self.name))
-        except (OSError, http.client.HTTPException):  # the status says enough
+        detail = _json_or_empty(reply.body)
+        if not isinstance(detail, dict):
             detail = {}
-        if error.code == DOMAIN_REQUESTED and "domain" not in body:
-            raise _DomainRequested() from None
-        if error.code == 400 and detail.get("action_name"):
-            raise ActionRejected(detail.get("error") or "rejected") from None
+        if reply.status == DOMAIN_REQUESTED and "domain" not in body:
+            raise _DomainRequested()
+        if reply.status == 400 and detail.get("action_name"):
+            raise ActionRejected(detail.get("error") or "rejected")
         raise ActionFailed(
-            f"action server answered {error.code} for '{self.name}': {detail.get('error', '')}"
-        ) from None
+            f"action server answered {reply.status} for '{self.name}': {detail.get('error', '')}"
+        )
 
     def _bot_events(self, response: dict, context: ActionContext) -> list[dict]:
         if not isinstance(response, dict):
@@ -122,19 +113,6 @@ class RemoteAction:
         text = extra.pop("text", None)
         data = {k: v for k, v in extra.items() if k not in {"response", "template", "metadata"}}
         return [ev.bot(text, data, {"utter_source": self.name})]
-
-
-def _read_by(response, deadline: float, name: str) -> bytes:
-    """The body of `response`, read by `deadline` (each read also waits at most the timeout)."""
-    chunks = []
-    while chunk := response.read1(1 << 16):
-        chunks.append(chunk)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the reply for '{name}' took longer than the timeout")
-    missing = getattr(response, "length", None)
-    if missing:  # read1 ends quietly where read() would say the body was cut off
-        raise http.client.IncompleteRead(b"".join(chunks), missing)
-    return b"".join(chunks)
 
 
 def _json_or_empty(payload: bytes):

@@ -1,4 +1,4 @@
-"""A small client for OpenAI-compatible chat-completions endpoints, over urllib.
+"""A small client for OpenAI-compatible chat-completions endpoints (bot_engine.bounded_http).
 
     client = LLMClient.from_config({"model_group": "gpt"}, endpoints)
     text = client.complete([{"role": "user", "content": prompt}])   # or raises LLMError
@@ -8,14 +8,14 @@ LiteLLM's default "simple-shuffle"); each one is retried on connection errors, 4
 answers. Keys are read from the environment per request and never logged.
 """
 
+import http.client
 import json
 import logging
 import random
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
+from bot_engine import bounded_http
 from bot_engine.llm.config import Deployment, resolve_deployments
 
 logger = logging.getLogger(__name__)
@@ -97,26 +97,28 @@ def _post(deployment: Deployment, body: dict) -> dict:
     if key:
         bearer = deployment.key_header == "Authorization"
         headers[deployment.key_header] = f"Bearer {key}" if bearer else key
-    request = urllib.request.Request(  # noqa: S310 - the project's configured endpoint
-        deployment.url, data=json.dumps(body).encode(), headers=headers, method="POST"
-    )
     where = _safe_url(deployment.url)
     try:
-        with urllib.request.urlopen(request, timeout=deployment.timeout) as response:  # noqa: S310
-            payload = response.read(MAX_RESPONSE_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        detail = _redact(_error_detail(error), [key, *deployment.headers.values()])
-        raise LLMError(
-            f"{where} answered HTTP {error.code}{': ' + detail if detail else ''}",
-            retryable=error.code in _RETRYABLE_STATUS,
-        ) from None
+        answer = bounded_http.post(
+            deployment.url,
+            json.dumps(body).encode(),
+            headers,
+            deployment.timeout,
+            max_bytes=MAX_RESPONSE_BYTES + 1,
+        )
     except TimeoutError:
         raise LLMError(f"{where} did not answer within {deployment.timeout:g} s") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        if isinstance(reason, TimeoutError):
-            raise LLMError(f"{where} did not answer within {deployment.timeout:g} s") from None
-        raise LLMError(f"{where} is unreachable: {reason}", retryable=True) from None
+    except http.client.HTTPException as error:
+        raise LLMError(f"{where} sent a broken reply: {error!r}", retryable=True) from None
+    except OSError as error:
+        raise LLMError(f"{where} is unreachable: {error}", retryable=True) from None
+    if answer.status >= 300:
+        detail = _redact(_error_detail(answer.body), [key, *deployment.headers.values()])
+        raise LLMError(
+            f"{where} answered HTTP {answer.status}{': ' + detail if detail else ''}",
+            retryable=answer.status in _RETRYABLE_STATUS,
+        )
+    payload = answer.body
     if len(payload) > MAX_RESPONSE_BYTES:
         raise LLMError(f"{where} sent more than {MAX_RESPONSE_BYTES} bytes")
     try:
@@ -141,11 +143,8 @@ def _first_choice_text(reply: dict) -> str:
     return content
 
 
-def _error_detail(error: urllib.error.HTTPError) -> str:
-    try:
-        raw = error.read(4096)
-    except OSError:
-        return ""
+def _error_detail(body: bytes) -> str:
+    raw = body[:4096]
     try:
         parsed = json.loads(raw)
     except ValueError:

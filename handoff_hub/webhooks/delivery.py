@@ -7,16 +7,16 @@ Receivers de-duplicate by the event id in `X-HandoffHub-Delivery`.
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from bot_engine import bounded_http
 from handoff_hub.background import PollingThread
 from handoff_hub.models import WebhookDelivery
 
@@ -64,29 +64,26 @@ def _attempt(delivery: WebhookDelivery) -> None:
         },
         default=str,
     ).encode()
-    request = urllib.request.Request(  # noqa: S310 - the admin-configured webhook URL
-        delivery.webhook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "HandoffHub-Webhooks/1",
-            "X-HandoffHub-Event": delivery.event,
-            "X-HandoffHub-Delivery": str(delivery.event_id),
-            "X-HandoffHub-Signature": signature(delivery.webhook.secret, body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "HandoffHub-Webhooks/1",
+        "X-HandoffHub-Event": delivery.event,
+        "X-HandoffHub-Delivery": str(delivery.event_id),
+        "X-HandoffHub-Signature": signature(delivery.webhook.secret, body),
+    }
+    timeout = float(_setting("WEBHOOK_TIMEOUT_SECONDS", 5))
     error = ""
     try:
-        timeout = float(_setting("WEBHOOK_TIMEOUT_SECONDS", 5))
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            ok = 200 <= response.status < 300
-            if not ok:
-                error = f"HTTP {response.status}"
-    except urllib.error.HTTPError as failure:
-        ok, error = False, f"HTTP {failure.code}"
-    except (urllib.error.URLError, OSError, TimeoutError) as failure:
-        ok, error = False, str(failure)
+        # Bounded as a whole: a receiver trickling its answer past the lease would get the
+        # delivery twice.
+        reply = bounded_http.post(delivery.webhook.url, body, headers, timeout, max_bytes=0)
+        ok = 200 <= reply.status < 300
+        if not ok:
+            error = f"HTTP {reply.status}"
+    except TimeoutError:
+        ok, error = False, f"no answer within {timeout:g} s"
+    except (OSError, http.client.HTTPException) as failure:
+        ok, error = False, str(failure) or type(failure).__name__
     now = timezone.now()
     if ok:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(delivered_at=now, last_error="")

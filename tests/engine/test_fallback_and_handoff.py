@@ -1,8 +1,5 @@
 """Every behaviour of Rasa's "Fallback and Human Handoff" guide, as conversations."""
 
-import contextlib
-import socket
-import threading
 import time
 
 import pytest
@@ -10,6 +7,7 @@ import pytest
 from bot_engine import Assistant
 from bot_engine.nlu.pipeline import apply_fallback
 from tests.engine.conftest import Chat, copy_project
+from tests.raw_http import misbehaving_server, unaccepting_server
 
 
 def test_out_of_scope_intent_gets_its_response(chat):
@@ -164,41 +162,6 @@ def test_custom_action_handoff_payload_is_detected(tmp_path, model_dir, action_s
     assert "Transferring you to our team." in chat.texts()
 
 
-def _raw_action_server(reply: bytes, trickle_seconds: float = 0) -> tuple[str, threading.Event]:
-    """An action server that answers one request with `reply` (raw HTTP), then sends a space
-    every 0.1 s for `trickle_seconds`, and hangs up."""
-    stop = threading.Event()
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        connection, _ = listener.accept()
-        with connection, listener:
-            _read_request(connection)  # all of it: closing on unread bytes would reset
-            connection.sendall(reply)
-            for _ in range(int(trickle_seconds * 10)):
-                if stop.wait(0.1):
-                    return
-                with contextlib.suppress(OSError):
-                    connection.sendall(b" ")
-
-    threading.Thread(target=serve, daemon=True).start()
-    return f"http://127.0.0.1:{listener.getsockname()[1]}/webhook", stop
-
-
-def _read_request(connection: socket.socket) -> None:
-    received = b""
-    while b"\r\n\r\n" not in received:
-        received += connection.recv(65536)
-    head, _, body = received.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += connection.recv(65536)
-
-
 def _chat_on(url: str, tmp_path, model_dir, timeout: float = 0.5) -> Chat:
     endpoints = f"action_endpoint:\n  url: {url}\n  timeout: {timeout}\n"
     project = copy_project("custom_fallback", tmp_path, endpoints)
@@ -218,7 +181,7 @@ def test_an_action_server_trickling_its_reply_is_cut_off_at_the_timeout(
 ):
     # Each read is quick; the whole reply would take 20 s (an error reply's body too).
     head = b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
-    url, stop = _raw_action_server(head + b"Content-Length: 1000\r\n\r\n{", 20)
+    url, stop = misbehaving_server(head + b"Content-Length: 1000\r\n\r\n{", 20)
     chat = _chat_on(url, tmp_path, model_dir)
     started = time.monotonic()
     try:
@@ -230,8 +193,31 @@ def test_an_action_server_trickling_its_reply_is_cut_off_at_the_timeout(
     assert chat.last.error and error in chat.last.error
 
 
+def test_an_action_server_trickling_its_headers_is_cut_off_at_the_timeout(tmp_path, model_dir):
+    # Before the body there is no length to wait for: a header line that never ends.
+    url, stop = misbehaving_server(b"HTTP/1.1 200 OK\r\nX-Slow: ", 20)
+    chat = _chat_on(url, tmp_path, model_dir)
+    started = time.monotonic()
+    try:
+        chat.say("put me through to staff")
+    finally:
+        stop.set()
+    assert time.monotonic() - started < 10
+    assert chat.texts() == [INTERNAL_ERROR]
+    assert chat.last.error and "timed out" in chat.last.error
+
+
+def test_an_action_server_never_accepting_the_connection_times_out(tmp_path, model_dir):
+    with unaccepting_server() as url:
+        chat = _chat_on(url, tmp_path, model_dir)
+        chat.say("put me through to staff")
+    assert chat.texts() == [INTERNAL_ERROR]
+    # Not "unreachable": a server that is slow to accept may well be up.
+    assert chat.last.error and chat.last.error.startswith("action server timed out")
+
+
 def test_an_action_servers_reply_cut_off_is_an_error_not_an_empty_answer(tmp_path, model_dir):
-    url, _stop = _raw_action_server(REPLY_HEAD + b'Content-Length: 100\r\n\r\n{"events": []')
+    url, _stop = misbehaving_server(REPLY_HEAD + b'Content-Length: 100\r\n\r\n{"events": []')
     chat = _chat_on(url, tmp_path, model_dir)
     chat.say("put me through to staff")
     assert chat.texts() == [INTERNAL_ERROR]

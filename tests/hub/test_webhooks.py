@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from handoff_hub.messaging import lock_conversation
 from handoff_hub.models import Conversation, Webhook, WebhookDelivery
 from handoff_hub.transitions import claim_conversation, enqueue_handoff
+from tests.raw_http import misbehaving_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -168,3 +169,21 @@ def test_a_webhook_saved_in_a_transaction_counts_once_that_commits(monkeypatch):
     asyncio.run(store("after", "c-2"))
     delivery = WebhookDelivery.objects.get(webhook=hook)
     assert delivery.payload["text"] == "after"
+
+
+def test_a_receiver_trickling_its_answer_is_given_up_on_at_the_timeout(settings):
+    # Held past its lease, the delivery would be claimed and sent again.
+    settings.HUB = {**settings.HUB, "WEBHOOK_TIMEOUT_SECONDS": 0.5, "WEBHOOK_MAX_ATTEMPTS": 1}
+    url, stop = misbehaving_server(b"HTTP/1.1 200 OK\r\nX-Slow: ", 30)
+    Webhook.objects.create(url=url, secret="k", events=["handoff.requested"])
+    try:
+        hand_off()
+        delivery = WebhookDelivery.objects.get()
+        deadline = time.monotonic() + 10
+        while delivery.failed_at is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            delivery.refresh_from_db()
+    finally:
+        stop.set()
+    assert delivery.failed_at is not None
+    assert delivery.last_error == "no answer within 0.5 s"

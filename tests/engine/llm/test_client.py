@@ -8,6 +8,7 @@ import pytest
 from bot_engine.llm import LLMClient, LLMConfigError, LLMError
 from bot_engine.llm.config import resolve_deployments
 from tests.engine.llm.conftest import API_KEY_VARIABLE, local_model, model_group_endpoints
+from tests.raw_http import misbehaving_server
 from tests.services import free_port
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -240,3 +241,15 @@ def test_extra_headers_are_sent_and_their_secrets_kept_out_of_logs(llm_server, m
     assert llm_server.requests[0]["headers"]["x-gateway-token"] == "gw-token-987654321"
     assert "gw-token-987654321" not in caplog.text
     assert "gw-token-987654321" not in repr(client.deployments)
+
+
+def test_a_server_trickling_its_reply_times_out_at_the_timeout(api_key):
+    url, stop = misbehaving_server(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{", 20)
+    config = {"provider": "self-hosted", "model": "m", "api_base": url, "timeout": 0.5}
+    started = time.monotonic()
+    try:
+        with pytest.raises(LLMError, match="did not answer within 0.5 s"):
+            LLMClient.from_config({**config, "max_retries": 0}, {}).complete(HELLO)
+    finally:
+        stop.set()
+    assert time.monotonic() - started < 5

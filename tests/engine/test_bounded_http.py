@@ -1,0 +1,74 @@
+"""bot_engine.bounded_http against real local servers: the timeout bounds the whole call."""
+
+import http.client
+import time
+
+import pytest
+
+from bot_engine import bounded_http
+from tests.raw_http import misbehaving_server, unaccepting_server
+from tests.services import free_port
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+
+def _post(url: str, timeout: float = 5.0, **options) -> bounded_http.Reply:
+    return bounded_http.post(url, b"{}", {"Content-Type": "application/json"}, timeout, **options)
+
+
+def test_a_reply_is_read_whole_with_or_without_a_length():
+    url, _ = misbehaving_server(OK + b'Content-Length: 11\r\n\r\n{"a": true}')
+    assert _post(url) == bounded_http.Reply(200, b'{"a": true}')
+    # No length: the body ends where the server closes, which is not mistaken for a cut.
+    url, _ = misbehaving_server(OK + b"Connection: close\r\n\r\n[1, 2]")
+    assert _post(url) == bounded_http.Reply(200, b"[1, 2]")
+
+
+def test_a_body_trickled_past_the_timeout_is_cut_at_the_timeout_not_after_one_more_read():
+    # A byte every 0.1 s: each read is quick, the body never ends.
+    url, stop = misbehaving_server(OK + b"Content-Length: 1000\r\n\r\n{", 20)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            _post(url, timeout=1.0)
+    finally:
+        stop.set()
+    assert time.monotonic() - started < 1.8
+
+
+def test_headers_trickled_past_the_timeout_are_cut_too():
+    url, stop = misbehaving_server(b"HTTP/1.1 200 OK\r\nX-Slow: ", 20)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            _post(url, timeout=1.0)
+    finally:
+        stop.set()
+    assert time.monotonic() - started < 1.8
+
+
+def test_a_connection_never_accepted_is_a_timeout_and_a_refused_one_is_not():
+    with unaccepting_server() as url, pytest.raises(TimeoutError):
+        _post(url, timeout=0.5)
+    with pytest.raises(OSError) as refused:
+        _post(f"http://127.0.0.1:{free_port()}/webhook")
+    assert not isinstance(refused.value, TimeoutError)
+
+
+def test_a_cut_off_body_is_an_error_but_an_error_status_keeps_its_status():
+    url, _ = misbehaving_server(OK + b'Content-Length: 100\r\n\r\n{"events"')
+    with pytest.raises(http.client.IncompleteRead):
+        _post(url)
+    head = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 100\r\n\r\n<html>"
+    url, _ = misbehaving_server(head)
+    assert _post(url) == bounded_http.Reply(502, b"")
+
+
+def test_no_more_than_max_bytes_are_read():
+    url, _ = misbehaving_server(OK + b"Content-Length: 10\r\n\r\n0123456789")
+    assert _post(url, max_bytes=4).body == b"0123"
+
+
+def test_only_http_urls_are_posted_to():
+    with pytest.raises(http.client.InvalidURL):
+        _post("file:///etc/passwd")
