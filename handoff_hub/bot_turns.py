@@ -5,8 +5,10 @@ under the conversation's row lock only if the conversation is still with the bot
 else advanced its tracker meanwhile. That is what guarantees no bot message after a handoff.
 """
 
+import asyncio
 import contextlib
 import logging
+import threading
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -144,12 +146,40 @@ class EngineFailed(Exception):
     """The engine raised while computing a turn (as opposed to its commit failing)."""
 
 
-def start_turn(turn: TurnInput, loop, future) -> None:
+class PendingTurn(asyncio.Future):
+    """What a socket's turn will answer (see start_turn), and who settles it: the turn's
+    commit, or the socket giving up on it at its deadline — never both. A turn given up on
+    may still be computing (a stuck thread cannot be stopped); its commit is then refused."""
+
+    def __init__(self, *, loop):
+        super().__init__(loop=loop)
+        self._settled_by: str | None = None
+        self._claim = threading.Lock()
+
+    def give_up(self) -> bool:
+        """From the loop: True if the commit had not begun, which now never lands."""
+        with self._claim:
+            if self._settled_by is None:
+                self._settled_by = "deadline"
+                # Nobody waits for it any more: a late failure must not be logged as unread.
+                self.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return self._settled_by == "deadline"
+
+    def may_commit(self) -> bool:
+        """From the writer: True unless the socket gave up on the turn."""
+        with self._claim:
+            if self._settled_by is None:
+                self._settled_by = "commit"
+        return self._settled_by == "commit"
+
+
+def start_turn(turn: TurnInput, loop, future: PendingTurn) -> None:
     """Compute `turn` and queue its commit, in an engine thread of this process or in an
     engine process (HUB_ENGINE_PROCESSES). From the event loop; returns at once.
 
     `future` (of `loop`) gets `(apply_turn's answer, result)` once the commit is done, or
-    EngineFailed if the engine raised — one wake-up of the loop per turn.
+    EngineFailed if the engine raised — one wake-up of the loop per turn. Its commit is
+    refused once the socket has given up on it (`PendingTurn.give_up`).
     """
     from handoff_hub import engine_processes
 
@@ -173,7 +203,7 @@ def compute_and_commit(turn: TurnInput, loop, future) -> None:
     queue_commit(turn, result, loop, future)
 
 
-def queue_commit(turn: TurnInput, result, loop, future) -> None:
+def queue_commit(turn: TurnInput, result, loop, future: PendingTurn) -> None:
     """From any thread: commit a computed turn in the group commit; `future` gets the answer."""
     try:
         group_commit.submit_from_thread(
@@ -181,6 +211,7 @@ def queue_commit(turn: TurnInput, result, loop, future) -> None:
             turn.conversation_id,
             turn.tracker_version,
             result,
+            future,
             loop=loop,
             future=future,
             order_key=turn.conversation_id,
@@ -197,7 +228,18 @@ def fail_turn(loop, future, error: BaseException) -> None:
     _settle_from_thread(loop, future, failure)
 
 
-def _apply_and_keep(conversation_id: int, base_version: int, result):
+GAVE_UP = "gave_up"  # _apply_and_keep's answer for a turn the socket gave up on: dropped
+
+
+def _apply_and_keep(conversation_id: int, base_version: int, result, pending: PendingTurn):
+    if not pending.may_commit():
+        # The customer has had the apology; what the turn said now would follow it.
+        logger.warning(
+            "A bot turn of conversation %s ended after its deadline; dropped%s",
+            conversation_id,
+            f" (it ran {result.action_ran})" if result.action_ran else "",
+        )
+        return GAVE_UP, result
     return apply_turn(conversation_id, base_version, result), result
 
 

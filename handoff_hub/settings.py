@@ -189,6 +189,9 @@ HUB = {
     "DEFAULT_QUEUE": os.environ.get("HUB_DEFAULT_QUEUE", "Support"),
     # A bot or action-server failure apologises and, if true, hands the chat to a human.
     "HANDOFF_ON_BOT_ERROR": env_bool("HUB_HANDOFF_ON_BOT_ERROR", True),
+    # A socket's bot turn not committed this long after it started is given up: the customer
+    # gets the internal-error answer, and whatever the turn computes later is dropped. 0: never.
+    "TURN_DEADLINE_SECONDS": float(os.environ.get("HUB_TURN_DEADLINE_SECONDS", 60)),
     # An agent whose console has been silent this long goes offline; their chats are re-queued.
     "AGENT_SILENCE_SECONDS": int(os.environ.get("HUB_AGENT_SILENCE_SECONDS", 90)),
     # Shared with the host site to verify customer ids (HMAC-SHA256 of the id). Empty: off.

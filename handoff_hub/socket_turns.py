@@ -8,7 +8,8 @@ started a custom action; one refused because a human took the chat (NOT_WITH_BOT
 one lost with the engine process computing it is computed once more, unless it had started a
 custom action. Turns of one chat on one process run one at a time (handoff_hub.chat_turns);
 one whose socket goes away (the task cancelled) runs on to its end, and the chat's next turn
-here waits for it.
+here waits for it. A turn not committed by its deadline (HUB_TURN_DEADLINE_SECONDS) gets the
+apology, as a failed one does, and frees the chat: a stuck thread must not silence it forever.
 """
 
 import asyncio
@@ -16,12 +17,14 @@ import dataclasses
 import logging
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from handoff_hub import chat_turns, group_commit
 from handoff_hub.bot_turns import (
     NOT_WITH_BOT,
     STALE,
     EngineFailed,
+    PendingTurn,
     commit_bot_failure,
     give_up_after_action,
     read_turn_input,
@@ -36,6 +39,10 @@ from handoff_hub.transitions import reopen_conversation
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
+
+
+class TurnOverran(Exception):
+    """The turn was not committed by its deadline, and was given up on."""
 
 
 class SocketTurns:
@@ -76,6 +83,22 @@ class SocketTurns:
                 raise
 
     async def _take_turn(self, conversation, stored: StoredMessage, version: int) -> None:
+        try:
+            await self._compute_and_commit(conversation, stored, version, _deadline())
+        except TurnOverran:
+            self.tracker = None  # the turn may still move the chat's tracker: read it again
+            logger.error(
+                "A bot turn of conversation %s was not committed within %g s; given up",
+                conversation.public_id,
+                settings.HUB["TURN_DEADLINE_SECONDS"],
+            )
+            await group_commit.submit(
+                commit_bot_failure, conversation.pk, order_key=conversation.pk
+            )
+
+    async def _compute_and_commit(
+        self, conversation, stored: StoredMessage, version: int, deadline: float | None
+    ) -> None:
         conversation_id = conversation.pk
         retried_lost_turn = False
         # One more pass than MAX_ATTEMPTS for the retry of a turn lost with its process.
@@ -85,13 +108,14 @@ class SocketTurns:
                 turn = turn_input_for(conversation, stored.message, self.tracker[1])
                 turn = dataclasses.replace(turn, tracker_version=version)
             else:
-                turn = await in_engine_thread(read_turn_input, conversation_id, stored.message)
+                reading = in_engine_thread(read_turn_input, conversation_id, stored.message)
+                turn = await _by_deadline(reading, deadline)
                 if turn is None:
                     return
-            done = asyncio.get_running_loop().create_future()
+            done = PendingTurn(loop=asyncio.get_running_loop())
             start_turn(turn, asyncio.get_running_loop(), done)
             try:
-                said, result = await done
+                said, result = await _committed_by_deadline(done, deadline)
             except EngineFailed as failure:
                 lost = failure.__cause__
                 if (
@@ -133,3 +157,28 @@ class SocketTurns:
                 return
             version = -1  # re-read the tracker another turn moved on
         logger.warning("Gave up on a bot turn for conversation %s", conversation.public_id)
+
+
+def _deadline() -> float | None:
+    """When a turn starting now is given up on (loop time), or None: never."""
+    seconds = settings.HUB.get("TURN_DEADLINE_SECONDS", 0)
+    return asyncio.get_running_loop().time() + seconds if seconds > 0 else None
+
+
+async def _by_deadline(awaitable, deadline: float | None):
+    if deadline is None:
+        return await awaitable
+    try:
+        return await asyncio.wait_for(awaitable, deadline - asyncio.get_running_loop().time())
+    except TimeoutError:
+        raise TurnOverran() from None
+
+
+async def _committed_by_deadline(done: PendingTurn, deadline: float | None):
+    """What the turn's commit answered, or TurnOverran when the deadline came first."""
+    try:
+        return await _by_deadline(asyncio.shield(done), deadline)
+    except TurnOverran:
+        if done.give_up():
+            raise
+        return await done  # its commit had begun by then: it lands, and is answered

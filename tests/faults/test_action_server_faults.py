@@ -351,3 +351,48 @@ async def test_a_rest_turn_overtaken_after_its_custom_action_ran_gets_the_apolog
     assert action_calls() == ["what's the weather like?"]
     assert "Sunny, counted." not in await database_sync_to_async(_bot_texts)(conversation.pk)
     await chat.close()
+
+
+@pytest.mark.parametrize("in_engine_process", [False, True], ids=["engine threads", "process"])
+async def test_a_turn_past_its_deadline_gets_the_apology_and_its_late_answer_is_dropped(
+    settings, tmp_path, slow_action_server, action_calls, in_engine_process
+):
+    """The action (1.5 s) outlasts the turn's deadline (0.5 s) though not its own timeout: the
+    customer gets the apology at the deadline, and the chat is free for the next turn. The
+    answer that comes later is not stored after the apology (the chat stays with the bot, so
+    only the deadline's refusal keeps it out)."""
+    from channels.db import database_sync_to_async
+
+    from handoff_hub import engine_processes
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+    from handoff_hub.models import Conversation
+
+    _counted_weather_bot(settings, tmp_path, slow_action_server)
+    settings.HUB = {
+        **settings.HUB,
+        "HANDOFF_ON_BOT_ERROR": False,
+        "TURN_DEADLINE_SECONDS": 0.5,
+        "ENGINE_PROCESSES": int(in_engine_process),
+    }
+    if in_engine_process:
+        await asyncio.to_thread(engine_processes.start_engine_processes)
+    try:
+        from handoff_hub.engine import get_assistant
+
+        await asyncio.to_thread(get_assistant)  # train before the clock starts
+        chat, welcome = await customer()
+        await say(chat, "what's the weather like?", "late-1")
+        apology = await chat.until(bot_said, timeout=10)
+        assert apology["text"] == INTERNAL_ERROR_TEXT
+        assert action_calls() == ["what's the weather like?"]  # still running: 1.5 s
+        await asyncio.sleep(2.5)  # the action answers, and the turn tries to commit
+        await say(chat, "hello", "late-2")
+        await chat.until(lambda f: bot_said(f) and f["text"] == "Hello!", timeout=20)
+        conversation = await Conversation.objects.aget(public_id=welcome["conversation"])
+        bot = await database_sync_to_async(_bot_texts)(conversation.pk)
+        assert bot == [INTERNAL_ERROR_TEXT, "Hello!"]
+        assert not any(bot_said(f) and f["text"] == "Sunny, counted." for f in chat.received)
+        await chat.close()
+    finally:
+        if in_engine_process:
+            await asyncio.to_thread(engine_processes.stop_engine_processes)

@@ -1,0 +1,56 @@
+"""PendingTurn: a socket's turn is settled by its commit or given up at its deadline, never
+both — whichever comes first wins, from any thread."""
+
+import asyncio
+import gc
+import threading
+
+from handoff_hub.bot_turns import PendingTurn
+
+
+async def test_a_turn_given_up_on_is_refused_its_commit():
+    pending = PendingTurn(loop=asyncio.get_running_loop())
+    assert pending.give_up()
+    assert not pending.may_commit()
+    assert not pending.may_commit()
+
+
+async def test_a_turn_whose_commit_began_is_not_given_up_and_may_commit_again():
+    pending = PendingTurn(loop=asyncio.get_running_loop())
+    assert pending.may_commit()
+    assert not pending.give_up()
+    assert pending.may_commit()  # a batch that failed runs its jobs again
+
+
+async def test_from_two_threads_at_once_exactly_one_side_wins():
+    for _ in range(200):
+        pending = PendingTurn(loop=asyncio.get_running_loop())
+        start = threading.Barrier(2)
+        answers = {}
+
+        def commit(pending=pending, start=start, answers=answers):
+            start.wait()
+            answers["commit"] = pending.may_commit()
+
+        writer = threading.Thread(target=commit)
+        writer.start()
+        start.wait()
+        answers["deadline"] = pending.give_up()
+        writer.join()
+        assert answers["commit"] != answers["deadline"]
+
+
+async def test_a_late_failure_of_a_turn_given_up_on_is_not_reported_as_unread():
+    loop = asyncio.get_running_loop()
+    reported = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        pending = PendingTurn(loop=loop)
+        pending.give_up()
+        pending.set_exception(RuntimeError("the engine process died later"))
+        await asyncio.sleep(0)  # the done callbacks run
+        del pending
+        gc.collect()
+        assert reported == []
+    finally:
+        loop.set_exception_handler(None)
