@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -44,6 +45,12 @@ class TurnInput:
     tracker_version: int
     text: str
     message_id: str
+    deadline: float | None = None  # time.monotonic() when the socket gives up on the turn
+
+    def past_deadline(self) -> bool:
+        """Given up on (or about to be) before it was computed: computing it is wasted, and
+        may run a custom action for a customer who already has the apology."""
+        return self.deadline is not None and time.monotonic() > self.deadline
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ def silence_message(conversation_id: int, client_id: str | None) -> HiddenMessag
 
 STALE = "stale"  # apply_turn's answer when another turn landed first: recompute
 NOT_WITH_BOT = "not_with_bot"  # apply_turn's answer when a human took the chat meanwhile
+GAVE_UP = "gave_up"  # the answer for a turn its socket gave up on: dropped, never committed
 
 
 def read_turn_input(conversation_id: int, message: Message) -> TurnInput | None:
@@ -146,6 +154,13 @@ class EngineFailed(Exception):
     """The engine raised while computing a turn (as opposed to its commit failing)."""
 
 
+class TurnExpired(Exception):
+    """The turn was picked up to be computed after its deadline, and was not computed."""
+
+
+_BY_COMMIT, _BY_DEADLINE = "commit", "deadline"
+
+
 class PendingTurn(asyncio.Future):
     """What a socket's turn will answer (see start_turn), and who settles it: the turn's
     commit, or the socket giving up on it at its deadline — never both. A turn given up on
@@ -155,22 +170,31 @@ class PendingTurn(asyncio.Future):
         super().__init__(loop=loop)
         self._settled_by: str | None = None
         self._claim = threading.Lock()
+        self._on_give_up: list = []
+
+    def when_given_up(self, callback) -> None:
+        """Call `callback()` (on the loop) if the socket gives up on the turn."""
+        self._on_give_up.append(callback)
 
     def give_up(self) -> bool:
         """From the loop: True if the commit had not begun, which now never lands."""
         with self._claim:
             if self._settled_by is None:
-                self._settled_by = "deadline"
-                # Nobody waits for it any more: a late failure must not be logged as unread.
-                self.add_done_callback(lambda f: f.cancelled() or f.exception())
-        return self._settled_by == "deadline"
+                self._settled_by = _BY_DEADLINE
+            won = self._settled_by == _BY_DEADLINE
+        if won:
+            # Nobody waits for it any more: a late failure must not be logged as unread.
+            self.add_done_callback(lambda f: f.cancelled() or f.exception())
+            for callback in self._on_give_up:
+                callback()
+        return won
 
     def may_commit(self) -> bool:
         """From the writer: True unless the socket gave up on the turn."""
         with self._claim:
             if self._settled_by is None:
-                self._settled_by = "commit"
-        return self._settled_by == "commit"
+                self._settled_by = _BY_COMMIT
+            return self._settled_by == _BY_COMMIT
 
 
 def start_turn(turn: TurnInput, loop, future: PendingTurn) -> None:
@@ -193,6 +217,9 @@ def compute_and_commit(turn: TurnInput, loop, future) -> None:
     """In an engine thread: compute the turn, then queue its commit (see start_turn)."""
     # Whatever happens here, `future` is settled: the socket waits for it (and a drain for
     # the socket).
+    if turn.past_deadline():  # it waited for a thread longer than its socket waits for it
+        fail_turn(loop, future, TurnExpired("not computed: past its deadline"))
+        return
     try:
         result = compute_encoded_turn(turn)
     except BaseException as error:  # handed to the waiting consumer
@@ -226,9 +253,6 @@ def fail_turn(loop, future, error: BaseException) -> None:
     failure = EngineFailed(str(error) or type(error).__name__)
     failure.__cause__ = error
     _settle_from_thread(loop, future, failure)
-
-
-GAVE_UP = "gave_up"  # _apply_and_keep's answer for a turn the socket gave up on: dropped
 
 
 def _apply_and_keep(conversation_id: int, base_version: int, result, pending: PendingTurn):

@@ -15,6 +15,7 @@ answering even pings (HUB_ENGINE_WEDGED_SECONDS), which is killed first.
 
 import collections
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -112,8 +113,9 @@ def worker_pids() -> list[int]:
 class _Pending:
     turn: object  # bot_turns.TurnInput
     loop: object  # asyncio.AbstractEventLoop
-    future: object  # asyncio.Future of `loop`
+    future: object  # bot_turns.PendingTurn of `loop`
     action_ran: str | None = None  # the custom action the worker said it started
+    given_up_at: float | None = None  # when the socket gave up on it (time.monotonic())
 
 
 class EngineProcess:
@@ -128,6 +130,7 @@ class EngineProcess:
         self.lock = threading.Lock()
         self.stopping = False
         self.ready = threading.Event()
+        self.ready_at = 0.0
         self.sock: socket.socket | None = None
         self.process: subprocess.Popen | None = None
         self.reader: threading.Thread | None = None
@@ -154,7 +157,16 @@ class EngineProcess:
         with self.lock:
             request_id = next(self.request_ids)
             self.pending[request_id] = _Pending(turn, loop, future)
+            future.when_given_up(functools.partial(self._given_up, request_id))
             self._send_locked(engine_wire.TurnRequest(request_id, wire_turn, token))
+
+    def _given_up(self, request_id: int) -> None:
+        """Its socket gave up on the turn: if the worker has not answered it long after, a
+        thread of the worker is stuck in it (see _watch)."""
+        with self.lock:
+            entry = self.pending.get(request_id)
+            if entry is not None:
+                self.pending[request_id] = replace(entry, given_up_at=time.monotonic())
 
     def wait_ready(self, timeout: float) -> None:
         if not self.ready.wait(timeout):
@@ -274,9 +286,12 @@ class EngineProcess:
     # --- the watchdog thread ---
 
     def _watch(self) -> None:
-        """Ping the worker; kill one that, ready, has sent nothing for `wedged_after` seconds.
-        Its reader then fails its turns as for any death (one that started no custom action
-        runs again on the replacement) and starts the replacement."""
+        """Ping the worker; kill one that, ready, has sent nothing for `wedged_after` seconds,
+        or has not answered a turn `wedged_after` seconds after its socket gave up on it (a
+        thread stuck in a turn cannot be stopped any other way; a turn that merely waited
+        for a thread is answered at once, uncomputed). Its reader then fails its turns as for
+        any death (one that started no custom action runs again on the replacement) and
+        starts the replacement."""
         if not self.wedged_after > 0:
             return  # switched off
         pings = itertools.count(1)
@@ -293,19 +308,40 @@ class EngineProcess:
                 if self.sock is None or not self.ready.is_set():
                     continue  # loading an assistant may take long: not judged yet
                 silent = time.monotonic() - self.last_heard
-                if silent < self.wedged_after or paused or _unread(self.sock):
+                stuck = self._stuck_turns_locked()
+                if not stuck and (silent < self.wedged_after or paused or _unread(self.sock)):
                     self._ping_locked(next(pings))
                     continue
                 # Under the lock, so the one killed is this process, never its replacement.
-                logger.error(
-                    "Engine process %s (pid %s) answered nothing for %.1f s; killing it",
-                    self.index,
-                    self.process.pid,
-                    silent,
-                )
+                if stuck:
+                    logger.error(
+                        "Engine process %s (pid %s) is still computing %d turn(s) given up "
+                        "on over %.1f s ago; killing it",
+                        self.index,
+                        self.process.pid,
+                        stuck,
+                        self.wedged_after,
+                    )
+                else:
+                    logger.error(
+                        "Engine process %s (pid %s) answered nothing for %.1f s; killing it",
+                        self.index,
+                        self.process.pid,
+                        silent,
+                    )
                 with contextlib.suppress(OSError):  # it ended meanwhile
                     self.process.kill()
             time.sleep(self.wedged_after)  # its reader replaces it meanwhile
+
+    def _stuck_turns_locked(self) -> int:
+        """Turns given up on over `wedged_after` seconds ago (or before the process was
+        ready, counted from then) that the worker has not answered."""
+        since = time.monotonic() - self.wedged_after
+        return sum(
+            1
+            for entry in self.pending.values()
+            if entry.given_up_at is not None and max(entry.given_up_at, self.ready_at) < since
+        )
 
     # --- the reader thread ---
 
@@ -330,6 +366,7 @@ class EngineProcess:
         if isinstance(reply, engine_wire.Pong):
             return  # heard: that is all a pong says
         if isinstance(reply, engine_wire.Ready):
+            self.ready_at = time.monotonic()
             self.ready.set()
             return
         if isinstance(reply, engine_wire.ActionStarted):

@@ -136,6 +136,8 @@ class EngineWorker:
         from handoff_hub.engine_replies import reply_for
 
         turn = request.turn
+        if turn.past_deadline():  # it waited here longer than the hub waits for it
+            return engine_wire.TurnFailed(request.request_id, "not computed: past its deadline")
         if turn.tracker_state is None and request.token is not None:
             state = self.trackers.get(turn.conversation_id, request.token)
             if state is None:

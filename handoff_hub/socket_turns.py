@@ -15,6 +15,7 @@ apology, as a failed one does, and frees the chat: a stuck thread must not silen
 import asyncio
 import dataclasses
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -90,7 +91,7 @@ class SocketTurns:
             logger.error(
                 "A bot turn of conversation %s was not committed within %g s; given up",
                 conversation.public_id,
-                settings.HUB["TURN_DEADLINE_SECONDS"],
+                settings.HUB.get("TURN_DEADLINE_SECONDS", 0),
             )
             await group_commit.submit(
                 commit_bot_failure, conversation.pk, order_key=conversation.pk
@@ -112,6 +113,7 @@ class SocketTurns:
                 turn = await _by_deadline(reading, deadline)
                 if turn is None:
                     return
+            turn = dataclasses.replace(turn, deadline=deadline)
             done = PendingTurn(loop=asyncio.get_running_loop())
             start_turn(turn, asyncio.get_running_loop(), done)
             try:
@@ -160,16 +162,17 @@ class SocketTurns:
 
 
 def _deadline() -> float | None:
-    """When a turn starting now is given up on (loop time), or None: never."""
+    """When a turn starting now is given up on (time.monotonic(), which engine threads and
+    engine processes on this machine read alike), or None: never."""
     seconds = settings.HUB.get("TURN_DEADLINE_SECONDS", 0)
-    return asyncio.get_running_loop().time() + seconds if seconds > 0 else None
+    return time.monotonic() + seconds if seconds > 0 else None
 
 
 async def _by_deadline(awaitable, deadline: float | None):
     if deadline is None:
         return await awaitable
     try:
-        return await asyncio.wait_for(awaitable, deadline - asyncio.get_running_loop().time())
+        return await asyncio.wait_for(awaitable, deadline - time.monotonic())
     except TimeoutError:
         raise TurnOverran() from None
 

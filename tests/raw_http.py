@@ -6,16 +6,21 @@ import socket
 import threading
 
 
-def misbehaving_server(reply: bytes, trickle_seconds: float = 0) -> tuple[str, threading.Event]:
+def misbehaving_server(
+    reply: bytes, trickle_seconds: float = 0, received: list | None = None
+) -> tuple[str, threading.Event]:
     """A server that answers one request with `reply` (raw HTTP), then sends a space every
-    0.1 s for `trickle_seconds`, and hangs up. Returns its URL and an event that stops it."""
+    0.1 s for `trickle_seconds`, and hangs up. Returns its URL and an event that stops it;
+    the request's head goes into `received`."""
     stop = threading.Event()
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
         connection, _ = listener.accept()
         with connection, listener:
-            _read_request(connection)  # all of it: closing on unread bytes would reset
+            head = _read_request(connection)  # all of it: closing on unread bytes would reset
+            if received is not None:
+                received.append(head)
             connection.sendall(reply)
             for _ in range(int(trickle_seconds * 10)):
                 if stop.wait(0.1):
@@ -50,15 +55,17 @@ def unaccepting_server():
         listener.close()
 
 
-def _read_request(connection: socket.socket) -> None:
+def _read_request(connection: socket.socket) -> bytes:
+    """The request's head, after reading its body too (a CONNECT has none)."""
     received = b""
     while b"\r\n\r\n" not in received:
         received += connection.recv(65536)
     head, _, body = received.partition(b"\r\n\r\n")
-    length = next(
+    lengths = [
         int(line.split(b":", 1)[1])
         for line in head.split(b"\r\n")
         if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
+    ]
+    while len(body) < sum(lengths):
         body += connection.recv(65536)
+    return head

@@ -67,6 +67,8 @@ class RemoteAction:
             reply = bounded_http.post(url, payload, headers, self.timeout)
         except TimeoutError as error:
             raise ActionFailed(f"action server timed out for '{self.name}': {error}") from None
+        except http.client.InvalidURL as error:
+            raise ActionFailed(f"the action endpoint's url is invalid: {error}") from None
         except http.client.HTTPException as error:  # a reply cut off, or not HTTP
             raise ActionFailed(f"action server sent a broken reply for '{self.name}'") from error
         except OSError as error:

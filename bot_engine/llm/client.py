@@ -108,6 +108,8 @@ def _post(deployment: Deployment, body: dict) -> dict:
         )
     except TimeoutError:
         raise LLMError(f"{where} did not answer within {deployment.timeout:g} s") from None
+    except http.client.InvalidURL as error:
+        raise LLMError(f"the endpoint's URL is invalid: {error}") from None
     except http.client.HTTPException as error:
         raise LLMError(f"{where} sent a broken reply: {error!r}", retryable=True) from None
     except OSError as error:

@@ -71,11 +71,11 @@ def _attempt(delivery: WebhookDelivery) -> None:
         "X-HandoffHub-Delivery": str(delivery.event_id),
         "X-HandoffHub-Signature": signature(delivery.webhook.secret, body),
     }
-    timeout = float(_setting("WEBHOOK_TIMEOUT_SECONDS", 5))
+    # Bounded as a whole, and well inside the lease: an attempt still running when its lease
+    # ends would be claimed and sent again.
+    timeout = min(float(_setting("WEBHOOK_TIMEOUT_SECONDS", 5)), LEASE.total_seconds() / 2)
     error = ""
     try:
-        # Bounded as a whole: a receiver trickling its answer past the lease would get the
-        # delivery twice.
         reply = bounded_http.post(delivery.webhook.url, body, headers, timeout, max_bytes=0)
         ok = 200 <= reply.status < 300
         if not ok:

@@ -36,12 +36,14 @@ def test_a_body_trickled_past_the_timeout_is_cut_at_the_timeout_not_after_one_mo
     assert time.monotonic() - started < 1.8
 
 
-def test_headers_trickled_past_the_timeout_are_cut_too():
+@pytest.mark.parametrize("max_bytes", [-1, 0])
+def test_headers_trickled_past_the_timeout_are_cut_too(max_bytes):
+    # Cut part-way, they parse as if they had ended: the cut must still count.
     url, stop = misbehaving_server(b"HTTP/1.1 200 OK\r\nX-Slow: ", 20)
     started = time.monotonic()
     try:
         with pytest.raises(TimeoutError):
-            _post(url, timeout=1.0)
+            _post(url, timeout=1.0, max_bytes=max_bytes)
     finally:
         stop.set()
     assert time.monotonic() - started < 1.8
@@ -72,3 +74,64 @@ def test_no_more_than_max_bytes_are_read():
 def test_only_http_urls_are_posted_to():
     with pytest.raises(http.client.InvalidURL):
         _post("file:///etc/passwd")
+
+
+def test_a_bad_port_is_an_invalid_url_not_a_crash():
+    for url in ("http://127.0.0.1:99999/hook", "http://127.0.0.1:abc/hook"):
+        with pytest.raises(http.client.InvalidURL):
+            _post(url)
+
+
+def test_a_user_agent_is_sent_unless_the_caller_names_its_own():
+    received = []
+    url, _ = misbehaving_server(OK + b"Content-Length: 2\r\n\r\n{}", received=received)
+    _post(url)
+    assert b"\r\nUser-Agent: HandoffHub/1" in received[0]
+    url, _ = misbehaving_server(OK + b"Content-Length: 2\r\n\r\n{}", received=received)
+    bounded_http.post(url, b"{}", {"user-agent": "Mine/2"}, 5.0)
+    assert b"\r\nuser-agent: Mine/2" in received[1] and b"HandoffHub" not in received[1]
+
+
+def test_with_max_bytes_zero_the_body_is_not_waited_for():
+    # A chunked reply whose first chunk never comes: the status is all the caller wanted.
+    head = OK + b"Transfer-Encoding: chunked\r\n\r\n"
+    url, stop = misbehaving_server(head, 20)
+    try:
+        assert _post(url, timeout=2.0, max_bytes=0) == bounded_http.Reply(200, b"")
+    finally:
+        stop.set()
+
+
+def test_the_environments_http_proxy_is_asked_for_the_whole_url(monkeypatch):
+    received = []
+    proxy, _ = misbehaving_server(OK + b"Content-Length: 2\r\n\r\n{}", received=received)
+    host_and_port = proxy.removeprefix("http://").removesuffix("/webhook")
+    monkeypatch.setenv("http_proxy", f"http://user:pa%20ss@{host_and_port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+
+    assert _post("http://hooks.example.invalid/hook?x=1").status == 200
+
+    request_line, *headers = received[0].split(b"\r\n")
+    assert request_line == b"POST http://hooks.example.invalid/hook?x=1 HTTP/1.1"
+    assert b"Proxy-Authorization: Basic dXNlcjpwYSBzcw==" in headers  # user:pa ss
+
+
+def test_https_goes_through_the_proxys_tunnel(monkeypatch):
+    received = []
+    proxy, _ = misbehaving_server(b"HTTP/1.1 200 Connection established\r\n\r\n", received=received)
+    monkeypatch.setenv("https_proxy", proxy.removesuffix("/webhook"))
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+
+    with pytest.raises(OSError):  # the "proxy" hangs up instead of relaying TLS
+        _post("https://hooks.example.invalid/hook")
+
+    assert received[0].split(b"\r\n")[0] == b"CONNECT hooks.example.invalid:443 HTTP/1.0"
+
+
+def test_no_proxy_hosts_are_reached_directly(monkeypatch):
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")  # nobody there
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    url, _ = misbehaving_server(OK + b"Content-Length: 2\r\n\r\n{}")
+    assert _post(url).status == 200

@@ -396,3 +396,104 @@ async def test_a_turn_past_its_deadline_gets_the_apology_and_its_late_answer_is_
     finally:
         if in_engine_process:
             await asyncio.to_thread(engine_processes.stop_engine_processes)
+
+
+async def test_a_chat_is_free_for_its_next_turn_while_the_turn_given_up_on_still_runs(
+    settings, tmp_path, slow_action_server, action_calls
+):
+    """Right after the apology, the chat's next message is answered: it does not wait for the
+    stuck turn (its action still has a second to go)."""
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+
+    _counted_weather_bot(settings, tmp_path, slow_action_server)
+    settings.HUB = {**settings.HUB, "HANDOFF_ON_BOT_ERROR": False, "TURN_DEADLINE_SECONDS": 0.3}
+    from handoff_hub.engine import get_assistant
+
+    await asyncio.to_thread(get_assistant)  # train before the clock starts
+    chat, _ = await customer()
+    sent = time.monotonic()
+    await say(chat, "what's the weather like?", "free-1")
+    assert (await chat.until(bot_said, timeout=10))["text"] == INTERNAL_ERROR_TEXT
+    await say(chat, "hello", "free-2")
+    await chat.until(lambda f: bot_said(f) and f["text"] == "Hello!", timeout=10)
+    assert time.monotonic() - sent < 1.5, "the next turn waited for the stuck one"
+    await chat.close()
+
+
+@pytest.mark.parametrize("in_engine_process", [False, True], ids=["engine threads", "process"])
+async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_computed(
+    settings, tmp_path, slow_action_server, action_calls, in_engine_process
+):
+    """One engine thread, busy with a 1.5 s action: the second chat's turn waits for it past
+    its deadline. Both customers get the apology; the waiting turn is not computed later,
+    so its action never runs for a customer who was already told it failed."""
+    from handoff_hub import engine_pool, engine_processes
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+
+    _counted_weather_bot(settings, tmp_path, slow_action_server)
+    settings.HUB = {
+        **settings.HUB,
+        "HANDOFF_ON_BOT_ERROR": False,
+        "TURN_DEADLINE_SECONDS": 0.5,
+        "ENGINE_THREADS": 1,
+        "ENGINE_PROCESSES": int(in_engine_process),
+    }
+    await asyncio.to_thread(engine_pool.stop_engine_threads)  # the next one has 1 thread
+    if in_engine_process:
+        await asyncio.to_thread(engine_processes.start_engine_processes)
+    try:
+        from handoff_hub.engine import get_assistant
+
+        await asyncio.to_thread(get_assistant)  # train before the clock starts
+        first, _ = await customer()
+        second, _ = await customer()
+        await say(first, "what's the weather like?", "busy-1")
+        await _until_called(action_calls)
+        await say(second, "will it rain today?", "waits-1")
+        for chat in (first, second):
+            assert (await chat.until(bot_said, timeout=10))["text"] == INTERNAL_ERROR_TEXT
+        await asyncio.sleep(3)  # the thread is free again after 1.5 s
+        assert action_calls() == ["what's the weather like?"]
+        await first.close()
+        await second.close()
+    finally:
+        if in_engine_process:
+            await asyncio.to_thread(engine_processes.stop_engine_processes)
+        await asyncio.to_thread(engine_pool.stop_engine_threads)
+
+
+async def test_an_engine_process_stuck_in_a_turn_given_up_on_is_replaced(
+    settings, tmp_path, slow_action_server
+):
+    """The action takes 30 s, its timeout 60 s: the turn is given up on at 0.5 s, and the
+    engine process still computing it a wedge-time later is replaced (its stuck thread
+    cannot be stopped otherwise); the chat talks on with the new one."""
+    from handoff_hub import engine_processes
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+
+    project = project_with_endpoint(tmp_path, slow_action_server, timeout=60)
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": False,
+        "TURN_DEADLINE_SECONDS": 0.5,
+        "ENGINE_WEDGED_SECONDS": 1.5,
+        "ENGINE_PROCESSES": 1,
+    }
+    (process,) = await asyncio.to_thread(engine_processes.start_engine_processes)
+    try:
+        (before,) = engine_processes.worker_pids()
+        chat, _ = await customer()
+        await say(chat, "what's the weather like?", "stuck-1")
+        assert (await chat.until(bot_said, timeout=10))["text"] == INTERNAL_ERROR_TEXT
+        deadline = time.monotonic() + 20
+        while engine_processes.worker_pids() in ([before], []):
+            assert time.monotonic() < deadline, "the stuck engine process was kept"
+            await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(process.ready.wait, 60)  # the new one has loaded
+        await say(chat, "hello", "stuck-2")
+        await chat.until(lambda f: bot_said(f) and f["text"] == "Hello!", timeout=30)
+        await chat.close()
+    finally:
+        await asyncio.to_thread(engine_processes.stop_engine_processes)

@@ -4,6 +4,9 @@ both — whichever comes first wins, from any thread."""
 import asyncio
 import gc
 import threading
+import time
+
+import pytest
 
 from handoff_hub.bot_turns import PendingTurn
 
@@ -54,3 +57,25 @@ async def test_a_late_failure_of_a_turn_given_up_on_is_not_reported_as_unread():
         assert reported == []
     finally:
         loop.set_exception_handler(None)
+
+
+async def test_at_the_deadline_a_commit_that_has_begun_is_waited_for_and_answered():
+    from handoff_hub.socket_turns import _committed_by_deadline
+
+    loop = asyncio.get_running_loop()
+    pending = PendingTurn(loop=loop)
+    assert pending.may_commit()  # the writer has it
+    loop.call_later(0.3, pending.set_result, ("said", "result"))
+    assert await _committed_by_deadline(pending, time.monotonic() + 0.05) == ("said", "result")
+
+
+async def test_at_the_deadline_a_turn_not_committing_is_given_up_and_its_callbacks_run():
+    from handoff_hub.socket_turns import TurnOverran, _committed_by_deadline
+
+    pending = PendingTurn(loop=asyncio.get_running_loop())
+    told = []
+    pending.when_given_up(lambda: told.append("given up"))
+    with pytest.raises(TurnOverran):
+        await _committed_by_deadline(pending, time.monotonic() + 0.05)
+    assert told == ["given up"]
+    assert not pending.may_commit()
