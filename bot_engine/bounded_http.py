@@ -37,20 +37,22 @@ def post(url: str, body: bytes, headers: dict, timeout: float, max_bytes: int = 
     server cannot be reached.
     """
     target = _split(url)
-    connection, path, proxy_headers = _connection_and_path(target, url, timeout)
-    headers = {**_with_defaults(headers), **proxy_headers}
+    route = _route(target, timeout)
+    headers = {**_with_defaults(headers), **route.headers}
+    connection = route.connection
     cutter = _Cutter(connection, timeout)
     try:
         try:
             connection.connect()
             cutter.raise_if_cut()  # the time ran out before there was a socket to shut
-            connection.request("POST", path, body=body, headers=headers)
+            connection.request("POST", route.path, body=body, headers=headers)
             response = connection.getresponse()
         except (OSError, http.client.HTTPException):
             cutter.raise_if_cut()
             raise
+        # Headers cut off part-way parse as if they had ended: they count only if the call
+        # finished before the cut.
         if max_bytes == 0:
-            # Headers cut off part-way parse as ended: only a finished call counts.
             if not cutter.finish():
                 raise TimeoutError(cutter.message)
             return Reply(response.status, b"")
@@ -61,13 +63,19 @@ def post(url: str, body: bytes, headers: dict, timeout: float, max_bytes: int = 
                 return Reply(response.status, b"")  # the status says enough
             cutter.raise_if_cut()
             raise
-        # A reply without a length ends quietly where it was cut: only a finished one counts.
-        if not cutter.finish():
-            raise TimeoutError(cutter.message)
+        if not cutter.finish() and not _read_to_its_end(response):
+            raise TimeoutError(cutter.message)  # what was read ended where the cut was
         return Reply(response.status, payload)
     finally:
         cutter.finish()
         connection.close()
+
+
+def _read_to_its_end(response: http.client.HTTPResponse) -> bool:
+    """Was the body read to the end its reply marked (not merely to where the socket closed)?"""
+    if response.length is not None:
+        return response.length == 0
+    return bool(response.chunked) and response.isclosed()
 
 
 def _split(url: str) -> urllib.parse.SplitResult:
@@ -81,39 +89,60 @@ def _split(url: str) -> urllib.parse.SplitResult:
     return parts
 
 
-def _connection_and_path(target, url: str, timeout: float):
-    """The connection to open (to the server, or to the proxy the environment names for it),
-    the request's target, and the headers a plain proxy is sent with the request."""
+@dataclass(frozen=True)
+class _Route:
+    connection: http.client.HTTPConnection  # to the server, or to the proxy for it
+    path: str  # the request's target
+    headers: dict  # what a plain proxy is sent with the request
+
+
+def _route(target: urllib.parse.SplitResult, timeout: float) -> _Route:
     path = target.path or "/"
     if target.query:
         path += "?" + target.query
-    proxy = _proxy_for(target)
+    port = target.port or _DEFAULT_PORTS[target.scheme]
+    proxy = _proxy_for(target, port)
     if proxy is None:
-        return _open(target.scheme, target.hostname, target.port, timeout), path, {}
-    proxy_headers = {}
-    if proxy.username:
-        credentials = f"{urllib.parse.unquote(proxy.username)}:"
-        credentials += urllib.parse.unquote(proxy.password or "")
-        proxy_headers["Proxy-Authorization"] = "Basic " + base64.b64encode(
-            credentials.encode()
-        ).decode("ascii")
+        return _Route(_open(target.scheme, target.hostname, port, timeout), path, {})
+    via = _open(proxy.scheme, proxy.hostname, proxy.port or _DEFAULT_PORTS[proxy.scheme], timeout)
+    credentials = _proxy_credentials(proxy)
     if target.scheme == "https":  # through a CONNECT tunnel: the proxy sees no content
-        connection = _open("https", proxy.hostname, proxy.port or 8080, timeout)
-        connection.set_tunnel(target.hostname, target.port or 443, headers=proxy_headers)
-        return connection, path, {}
-    connection = _open("http", proxy.hostname, proxy.port or 8080, timeout)
-    return connection, url, proxy_headers  # a proxy is asked for the whole URL
+        via.set_tunnel(_bracketed(target.hostname), port, headers=credentials)
+        return _Route(via, path, {})
+    # A plain proxy is asked for the whole URL (without credentials or fragment).
+    netloc = _bracketed(target.hostname) + (f":{target.port}" if target.port else "")
+    whole = f"http://{netloc}{path}"
+    return _Route(via, whole, credentials)
 
 
-def _proxy_for(target) -> urllib.parse.SplitResult | None:
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _proxy_for(target: urllib.parse.SplitResult, port: int) -> urllib.parse.SplitResult | None:
+    """The proxy the environment names for `target`, as urllib would pick it."""
     proxy = urllib.request.getproxies().get(target.scheme)
-    if not proxy or urllib.request.proxy_bypass(target.hostname):
+    if not proxy:
+        return None
+    if urllib.request.proxy_bypass(f"{_bracketed(target.hostname)}:{port}"):
         return None
     parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    return parts if parts.hostname else None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts
 
 
-def _open(scheme: str, host: str, port: int | None, timeout: float):
+def _proxy_credentials(proxy: urllib.parse.SplitResult) -> dict:
+    if not proxy.username:
+        return {}
+    pair = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host  # an IPv6 address
+
+
+def _open(scheme: str, host: str, port: int, timeout: float) -> http.client.HTTPConnection:
     if scheme == "https":
         context = ssl.create_default_context()
         return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)

@@ -170,11 +170,6 @@ class PendingTurn(asyncio.Future):
         super().__init__(loop=loop)
         self._settled_by: str | None = None
         self._claim = threading.Lock()
-        self._on_give_up: list = []
-
-    def when_given_up(self, callback) -> None:
-        """Call `callback()` (on the loop) if the socket gives up on the turn."""
-        self._on_give_up.append(callback)
 
     def give_up(self) -> bool:
         """From the loop: True if the commit had not begun, which now never lands."""
@@ -185,8 +180,6 @@ class PendingTurn(asyncio.Future):
         if won:
             # Nobody waits for it any more: a late failure must not be logged as unread.
             self.add_done_callback(lambda f: f.cancelled() or f.exception())
-            for callback in self._on_give_up:
-                callback()
         return won
 
     def may_commit(self) -> bool:

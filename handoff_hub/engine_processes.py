@@ -15,7 +15,6 @@ answering even pings (HUB_ENGINE_WEDGED_SECONDS), which is killed first.
 
 import collections
 import contextlib
-import functools
 import itertools
 import logging
 import os
@@ -113,9 +112,8 @@ def worker_pids() -> list[int]:
 class _Pending:
     turn: object  # bot_turns.TurnInput
     loop: object  # asyncio.AbstractEventLoop
-    future: object  # bot_turns.PendingTurn of `loop`
+    future: object  # asyncio.Future of `loop`
     action_ran: str | None = None  # the custom action the worker said it started
-    given_up_at: float | None = None  # when the socket gave up on it (time.monotonic())
 
 
 class EngineProcess:
@@ -130,7 +128,6 @@ class EngineProcess:
         self.lock = threading.Lock()
         self.stopping = False
         self.ready = threading.Event()
-        self.ready_at = 0.0
         self.sock: socket.socket | None = None
         self.process: subprocess.Popen | None = None
         self.reader: threading.Thread | None = None
@@ -157,16 +154,7 @@ class EngineProcess:
         with self.lock:
             request_id = next(self.request_ids)
             self.pending[request_id] = _Pending(turn, loop, future)
-            future.when_given_up(functools.partial(self._given_up, request_id))
             self._send_locked(engine_wire.TurnRequest(request_id, wire_turn, token))
-
-    def _given_up(self, request_id: int) -> None:
-        """Its socket gave up on the turn: if the worker has not answered it long after, a
-        thread of the worker is stuck in it (see _watch)."""
-        with self.lock:
-            entry = self.pending.get(request_id)
-            if entry is not None:
-                self.pending[request_id] = replace(entry, given_up_at=time.monotonic())
 
     def wait_ready(self, timeout: float) -> None:
         if not self.ready.wait(timeout):
@@ -286,12 +274,9 @@ class EngineProcess:
     # --- the watchdog thread ---
 
     def _watch(self) -> None:
-        """Ping the worker; kill one that, ready, has sent nothing for `wedged_after` seconds,
-        or has not answered a turn `wedged_after` seconds after its socket gave up on it (a
-        thread stuck in a turn cannot be stopped any other way; a turn that merely waited
-        for a thread is answered at once, uncomputed). Its reader then fails its turns as for
-        any death (one that started no custom action runs again on the replacement) and
-        starts the replacement."""
+        """Ping the worker; kill one that, ready, has sent nothing for `wedged_after` seconds.
+        Its reader then fails its turns as for any death (one that started no custom action
+        runs again on the replacement) and starts the replacement."""
         if not self.wedged_after > 0:
             return  # switched off
         pings = itertools.count(1)
@@ -308,40 +293,19 @@ class EngineProcess:
                 if self.sock is None or not self.ready.is_set():
                     continue  # loading an assistant may take long: not judged yet
                 silent = time.monotonic() - self.last_heard
-                stuck = self._stuck_turns_locked()
-                if not stuck and (silent < self.wedged_after or paused or _unread(self.sock)):
+                if silent < self.wedged_after or paused or _unread(self.sock):
                     self._ping_locked(next(pings))
                     continue
                 # Under the lock, so the one killed is this process, never its replacement.
-                if stuck:
-                    logger.error(
-                        "Engine process %s (pid %s) is still computing %d turn(s) given up "
-                        "on over %.1f s ago; killing it",
-                        self.index,
-                        self.process.pid,
-                        stuck,
-                        self.wedged_after,
-                    )
-                else:
-                    logger.error(
-                        "Engine process %s (pid %s) answered nothing for %.1f s; killing it",
-                        self.index,
-                        self.process.pid,
-                        silent,
-                    )
+                logger.error(
+                    "Engine process %s (pid %s) answered nothing for %.1f s; killing it",
+                    self.index,
+                    self.process.pid,
+                    silent,
+                )
                 with contextlib.suppress(OSError):  # it ended meanwhile
                     self.process.kill()
             time.sleep(self.wedged_after)  # its reader replaces it meanwhile
-
-    def _stuck_turns_locked(self) -> int:
-        """Turns given up on over `wedged_after` seconds ago (or before the process was
-        ready, counted from then) that the worker has not answered."""
-        since = time.monotonic() - self.wedged_after
-        return sum(
-            1
-            for entry in self.pending.values()
-            if entry.given_up_at is not None and max(entry.given_up_at, self.ready_at) < since
-        )
 
     # --- the reader thread ---
 
@@ -366,7 +330,6 @@ class EngineProcess:
         if isinstance(reply, engine_wire.Pong):
             return  # heard: that is all a pong says
         if isinstance(reply, engine_wire.Ready):
-            self.ready_at = time.monotonic()
             self.ready.set()
             return
         if isinstance(reply, engine_wire.ActionStarted):
@@ -474,6 +437,7 @@ def _worker_environment() -> dict:
             "HUB_MODEL_DIR": os.path.abspath(hub["MODEL_DIR"]),
             "HUB_ASSISTANT_STORE": os.path.abspath(hub["ASSISTANT_STORE"]),
             "HUB_ENGINE_THREADS": str(hub.get("ENGINE_THREADS", 16)),
+            "HUB_ENGINE_WEDGED_SECONDS": str(hub.get("ENGINE_WEDGED_SECONDS", 30)),
             "HUB_ASSISTANT_REFRESH_SECONDS": str(hub.get("ASSISTANT_REFRESH_SECONDS", 1.0)),
             "HUB_ENGINE_PROCESSES": "0",  # a worker computes in its own threads
         }

@@ -9,12 +9,14 @@ same code as in the hub (`bot_turns.compute_turn`), on the same database and ass
 versions; it commits nothing — the hub commits the result under the conversation's row lock.
 
 It keeps the tracker state of each chat's latest turn, so the chat's next turn need not send
-it. It ends only when the hub closes its end (a drain, or the hub died): signals meant for the
-hub (Ctrl-C, a service manager's SIGTERM to the whole group) must not cut off the turns the
-hub is waiting for.
+it. It ends when the hub closes its end (a drain, or the hub died), or when a thread is stuck
+in a turn long past the turn's deadline (OverdueTurns); not on signals meant for the hub
+(Ctrl-C, a service manager's SIGTERM to the whole group), which must not cut off the turns
+the hub is waiting for.
 """
 
 import argparse
+import contextlib
 import itertools
 import logging
 import os
@@ -23,6 +25,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +44,7 @@ KEPT_TRACKERS = 5000
 # ...and their events in all. An event held costs ~1.3 KB (a 100-turn chat of the demo
 # assistant: ~400 events, ~0.5 MB), so 5,000 long chats alone would be gigabytes.
 KEPT_EVENTS = 200_000
+STUCK_EXIT_CODE = 75  # a turn stayed stuck past its deadline (see OverdueTurns)
 
 
 class TrackerStore:
@@ -101,6 +105,7 @@ class EngineWorker:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="engine")
         self.compute_turn = compute_turn  # bot_turns.compute_turn
         self.in_connection = in_connection  # engine_pool.with_fresh_connection
+        self.overdue = OverdueTurns()
 
     def serve(self) -> None:
         try:
@@ -133,11 +138,15 @@ class EngineWorker:
                 pass  # the hub is gone; nobody waits for this turn
 
     def compute(self, request):
-        from handoff_hub.engine_replies import reply_for
-
         turn = request.turn
         if turn.past_deadline():  # it waited here longer than the hub waits for it
             return engine_wire.TurnFailed(request.request_id, "not computed: past its deadline")
+        with self.overdue.computing(request.request_id, turn.deadline):
+            return self._compute(request, turn)
+
+    def _compute(self, request, turn):
+        from handoff_hub.engine_replies import reply_for
+
         if turn.tracker_state is None and request.token is not None:
             state = self.trackers.get(turn.conversation_id, request.token)
             if state is None:
@@ -160,6 +169,57 @@ class EngineWorker:
         else:
             token = self.trackers.keep(turn.conversation_id, result.tracker_state)
         return reply_for(request.request_id, token, turn.tracker_state, result)
+
+
+class OverdueTurns:
+    """The turns this process's threads are computing, by their deadlines, and the way out
+    when one stays stuck long past its deadline: the hub gave up on it then, and a thread stuck
+    in it cannot be stopped, so the process exits and the hub replaces it, as after any death
+    (its other turns run again there, unless they had started a custom action). A turn still
+    waiting for a thread is no sign of that: it is answered at once, uncomputed."""
+
+    def __init__(self):
+        self._deadlines: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def computing(self, request_id: int, deadline: float | None):
+        if deadline is None:
+            yield
+            return
+        with self._lock:
+            self._deadlines[request_id] = deadline
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._deadlines.pop(request_id, None)
+
+    def watch(self, grace: float, exit_process=os._exit) -> None:
+        """Exit once a turn has been computed for `grace` seconds past its deadline (in a
+        thread of its own; returns only if `exit_process` does)."""
+        interval = max(0.05, min(2.0, grace / 3))
+        while True:
+            asleep_since = time.monotonic()
+            time.sleep(interval)
+            now = time.monotonic()
+            overslept = now - asleep_since - interval
+            with self._lock:
+                if overslept > interval:
+                    # This process was paused (a frozen container): that time is no turn's.
+                    for request_id in self._deadlines:
+                        self._deadlines[request_id] += overslept
+                overdue = sum(1 for d in self._deadlines.values() if now > d + grace)
+            if overdue:
+                logger.error(
+                    "Engine process %s: %d turn(s) still computing %g s past their deadline; "
+                    "exiting so that the hub replaces this process",
+                    os.getpid(),
+                    overdue,
+                    grace,
+                )
+                exit_process(STUCK_EXIT_CODE)
+                return
 
 
 def use_inherited_database() -> None:
@@ -195,6 +255,9 @@ def main(argv: list[str]) -> None:
     freeze_startup_objects()
     threads = int(settings.HUB.get("ENGINE_THREADS", 16))
     worker = EngineWorker(sock, threads, compute_turn, with_fresh_connection)
+    grace = float(settings.HUB.get("ENGINE_WEDGED_SECONDS", 30))
+    if grace > 0:
+        threading.Thread(target=worker.overdue.watch, args=(grace,), daemon=True).start()
     engine_wire.send_frame(sock, engine_wire.Ready(os.getpid()))
     logger.info("Engine process %s ready", os.getpid())
     worker.serve()

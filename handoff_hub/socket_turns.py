@@ -119,6 +119,8 @@ class SocketTurns:
             try:
                 said, result = await _committed_by_deadline(done, deadline)
             except EngineFailed as failure:
+                if turn.past_deadline():  # not computed for that reason, or too late anyway
+                    raise TurnOverran() from None
                 lost = failure.__cause__
                 if (
                     isinstance(lost, EngineProcessEnded)

@@ -8,6 +8,13 @@ import pytest
 
 PROD_PROFILE = os.environ.get("HUB_TEST_PROFILE") == "prod"
 
+# The suite talks to servers on loopback only (action servers, webhook receivers, the hub):
+# a proxy this machine's environment names must not stand in between. Tests of proxying set
+# their own.
+for _variable in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+    os.environ.pop(_variable, None)
+    os.environ.pop(_variable.upper(), None)
+
 
 def pytest_report_header(config) -> str:
     if PROD_PROFILE:

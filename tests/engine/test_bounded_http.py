@@ -110,28 +110,35 @@ def test_the_environments_http_proxy_is_asked_for_the_whole_url(monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
 
-    assert _post("http://hooks.example.invalid/hook?x=1").status == 200
+    assert _post("http://me:secret@hooks.example.invalid/hook?x=1#part").status == 200
 
     request_line, *headers = received[0].split(b"\r\n")
     assert request_line == b"POST http://hooks.example.invalid/hook?x=1 HTTP/1.1"
+    assert b"Host: hooks.example.invalid" in headers
     assert b"Proxy-Authorization: Basic dXNlcjpwYSBzcw==" in headers  # user:pa ss
+    assert b"secret" not in received[0]  # the target's own credentials are not the proxy's
 
 
 def test_https_goes_through_the_proxys_tunnel(monkeypatch):
     received = []
     proxy, _ = misbehaving_server(b"HTTP/1.1 200 Connection established\r\n\r\n", received=received)
-    monkeypatch.setenv("https_proxy", proxy.removesuffix("/webhook"))
+    address = proxy.removeprefix("http://").removesuffix("/webhook")
+    monkeypatch.setenv("https_proxy", f"http://user:pw@{address}")
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
 
     with pytest.raises(OSError):  # the "proxy" hangs up instead of relaying TLS
         _post("https://hooks.example.invalid/hook")
 
-    assert received[0].split(b"\r\n")[0] == b"CONNECT hooks.example.invalid:443 HTTP/1.0"
+    request_line, *headers = received[0].split(b"\r\n")
+    assert request_line == b"CONNECT hooks.example.invalid:443 HTTP/1.0"
+    assert b"Proxy-Authorization: Basic dXNlcjpwdw==" in headers  # user:pw
 
 
-def test_no_proxy_hosts_are_reached_directly(monkeypatch):
+@pytest.mark.parametrize("entry", ["127.0.0.1", "127.0.0.1:{port}"], ids=["host", "host:port"])
+def test_no_proxy_hosts_are_reached_directly(monkeypatch, entry):
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")  # nobody there
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
     url, _ = misbehaving_server(OK + b"Content-Length: 2\r\n\r\n{}")
+    port = url.split(":")[2].split("/")[0]
+    monkeypatch.setenv("no_proxy", entry.format(port=port))
     assert _post(url).status == 200
