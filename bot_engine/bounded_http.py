@@ -3,10 +3,10 @@
 urllib's timeout bounds each socket operation only, so a server sending its reply a byte at a
 time holds the caller (a bot turn, and with it the chat) as long as it likes. Here a timer
 shuts the connection's socket when the time is up: whatever waits on it returns at once, and
-the call raises TimeoutError. (Name lookup happens before there is a socket to shut: it is
-bounded by the system's resolver, each connect attempt by the timeout.) Proxies come from the
-environment (`http_proxy`, `https_proxy`, `no_proxy`), as they did with urllib; redirects are
-not followed.
+the call fails as timed out. Before there is a socket to shut, the timeout bounds each
+connect attempt (one per address the name has) and the system's resolver bounds the name's
+lookup. Proxies come from the environment (`http_proxy`, `https_proxy`, `no_proxy`), as
+with urllib (http and https proxies only); redirects are not followed.
 """
 
 import base64
@@ -28,14 +28,40 @@ class Reply:
     body: bytes  # empty when an error status came with a body that could not be read
 
 
+# How a call failed (CallFailed.kind), worded to follow "the server …".
+TIMED_OUT = "timed out"
+INVALID_URL = "has an invalid URL"
+BROKEN_REPLY = "sent a broken reply"
+UNREACHABLE = "unreachable"
+
+
+class CallFailed(Exception):
+    """The call got no reply to read: `kind` is one of the four above, `detail` says more."""
+
+    def __init__(self, kind: str, detail: str):
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
 def post(url: str, body: bytes, headers: dict, timeout: float, max_bytes: int = -1) -> Reply:
     """POST `body` to `url`; reads at most `max_bytes` of the reply (-1: all of it; 0: none).
+    Any status is a Reply; CallFailed when there is none: the whole call took longer than
+    `timeout` seconds, the URL is not http(s) with a valid port, the reply was cut off or not
+    HTTP, or the server (or the proxy) could not be reached."""
+    try:
+        return _post(url, body, headers, timeout, max_bytes)
+    except TimeoutError as error:  # before OSError, which it is
+        raise CallFailed(TIMED_OUT, str(error) or "no reply in time") from None
+    except http.client.InvalidURL as error:  # before HTTPException, which it is
+        raise CallFailed(INVALID_URL, str(error)) from None
+    except http.client.HTTPException as error:
+        raise CallFailed(BROKEN_REPLY, repr(error)) from error
+    except OSError as error:
+        raise CallFailed(UNREACHABLE, str(error) or type(error).__name__) from None
 
-    Raises TimeoutError when the whole call takes longer than `timeout` seconds,
-    http.client.InvalidURL for a URL that is not http(s) with a valid port,
-    http.client.HTTPException when the reply is cut off or is not HTTP, and OSError when the
-    server cannot be reached.
-    """
+
+def _post(url: str, body: bytes, headers: dict, timeout: float, max_bytes: int) -> Reply:
     target = _split(url)
     route = _route(target, timeout)
     headers = {**_with_defaults(headers), **route.headers}
@@ -83,9 +109,11 @@ def _split(url: str) -> urllib.parse.SplitResult:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise http.client.InvalidURL(f"not an http(s) URL: {url!r}")
     try:
-        parts.port  # noqa: B018 - checks the port (urlsplit raises only when asked)
+        port = parts.port  # urlsplit checks the port only when asked
     except ValueError as error:
         raise http.client.InvalidURL(f"{error} in {url!r}") from None
+    if port == 0:
+        raise http.client.InvalidURL(f"port 0 in {url!r}")
     return parts
 
 
@@ -127,7 +155,8 @@ def _proxy_for(target: urllib.parse.SplitResult, port: int) -> urllib.parse.Spli
         return None
     parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
+        # Going around a proxy the environment asks for could break a network's rules.
+        raise http.client.InvalidURL(f"cannot use the {target.scheme}_proxy {proxy!r}")
     return parts
 
 

@@ -3,6 +3,11 @@
 The engine runs outside any transaction (it may call an action server); its result is applied
 under the conversation's row lock only if the conversation is still with the bot and nobody
 else advanced its tracker meanwhile. That is what guarantees no bot message after a handoff.
+
+A socket's turn has a deadline (`TurnInput.deadline`). Past it the socket gives up on the
+turn (socket_turns: the customer gets the apology); a turn picked up to be computed after it
+is not computed (TurnExpired, NOT_COMPUTED); one computed anyway is not committed (GAVE_UP):
+PendingTurn decides, once, whether its commit or its deadline owns the outcome.
 """
 
 import asyncio
@@ -158,21 +163,27 @@ class TurnExpired(Exception):
     """The turn was picked up to be computed after its deadline, and was not computed."""
 
 
+NOT_COMPUTED = "not computed: past its deadline"  # TurnExpired's message, here and in workers
+
+
 _BY_COMMIT, _BY_DEADLINE = "commit", "deadline"
 
 
 class PendingTurn(asyncio.Future):
-    """What a socket's turn will answer (see start_turn), and who settles it: the turn's
-    commit, or the socket giving up on it at its deadline — never both. A turn given up on
-    may still be computing (a stuck thread cannot be stopped); its commit is then refused."""
+    """What a socket's turn will answer (see start_turn), and which of two owns that outcome,
+    decided once: the turn's commit (claimed by the writer before it applies the turn) or its
+    deadline (claimed by the socket giving up on it, which then apologises itself). A turn
+    given up on may still be computing (a stuck thread cannot be stopped), and the future may
+    never be settled; if it is, nobody reads it."""
 
     def __init__(self, *, loop):
         super().__init__(loop=loop)
         self._settled_by: str | None = None
         self._claim = threading.Lock()
 
-    def give_up(self) -> bool:
-        """From the loop: True if the commit had not begun, which now never lands."""
+    def claim_for_deadline(self) -> bool:
+        """From the loop, at the deadline: True if the commit had not begun (it now never
+        lands), False if it has (it lands, and the future gets its answer)."""
         with self._claim:
             if self._settled_by is None:
                 self._settled_by = _BY_DEADLINE
@@ -182,8 +193,9 @@ class PendingTurn(asyncio.Future):
             self.add_done_callback(lambda f: f.cancelled() or f.exception())
         return won
 
-    def may_commit(self) -> bool:
-        """From the writer: True unless the socket gave up on the turn."""
+    def claim_for_commit(self) -> bool:
+        """From the writer, before it applies the turn: True unless the socket gave up on it
+        (again True for a batch that failed and runs its jobs once more)."""
         with self._claim:
             if self._settled_by is None:
                 self._settled_by = _BY_COMMIT
@@ -195,8 +207,10 @@ def start_turn(turn: TurnInput, loop, future: PendingTurn) -> None:
     engine process (HUB_ENGINE_PROCESSES). From the event loop; returns at once.
 
     `future` (of `loop`) gets `(apply_turn's answer, result)` once the commit is done, or
-    EngineFailed if the engine raised — one wake-up of the loop per turn. Its commit is
-    refused once the socket has given up on it (`PendingTurn.give_up`).
+    EngineFailed if the engine raised or the turn was picked up past its deadline (caused by
+    TurnExpired, or in an engine process by RemoteEngineError(NOT_COMPUTED)) — one wake-up of
+    the loop per turn. Once the socket has given up on it (`claim_for_deadline`), its commit
+    is refused, and the answer, should one come, is `(GAVE_UP, result)`.
     """
     from handoff_hub import engine_processes
 
@@ -211,7 +225,7 @@ def compute_and_commit(turn: TurnInput, loop, future) -> None:
     # Whatever happens here, `future` is settled: the socket waits for it (and a drain for
     # the socket).
     if turn.past_deadline():  # it waited for a thread longer than its socket waits for it
-        fail_turn(loop, future, TurnExpired("not computed: past its deadline"))
+        fail_turn(loop, future, TurnExpired(NOT_COMPUTED))
         return
     try:
         result = compute_encoded_turn(turn)
@@ -249,7 +263,7 @@ def fail_turn(loop, future, error: BaseException) -> None:
 
 
 def _apply_and_keep(conversation_id: int, base_version: int, result, pending: PendingTurn):
-    if not pending.may_commit():
+    if not pending.claim_for_commit():
         # The customer has had the apology; what the turn said now would follow it.
         logger.warning(
             "A bot turn of conversation %s ended after its deadline; dropped%s",

@@ -29,7 +29,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 
-from handoff_hub import engine_replies, engine_wire
+from handoff_hub import engine_replies, engine_wire, watch_ticks
 from handoff_hub.bot_turns import fail_turn, queue_commit
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class EngineProcess:
             target=self._write_backlog, name=f"engine-process-{index}-writer", daemon=True
         )
         self.writer.start()
-        self.wedged_after = float(settings.HUB.get("ENGINE_WEDGED_SECONDS", 30))
+        self.wedged_after = float(settings.HUB["ENGINE_WEDGED_SECONDS"])
         self.last_heard = time.monotonic()  # when the worker last sent anything
         self.watchdog = threading.Thread(
             target=self._watch, name=f"engine-process-{index}-watchdog", daemon=True
@@ -280,13 +280,10 @@ class EngineProcess:
         if not self.wedged_after > 0:
             return  # switched off
         pings = itertools.count(1)
-        interval = max(0.05, min(2.0, self.wedged_after / 3))
-        while True:
-            asleep_since = time.monotonic()
-            time.sleep(interval)
-            # This whole process was paused (a frozen container, a stalled VM): the reader had
-            # no chance to read the pongs either, so this tick judges nothing.
-            paused = time.monotonic() - asleep_since > 2 * interval
+        for paused_for in watch_ticks.ticks(watch_ticks.interval_for(self.wedged_after)):
+            # This whole process was paused: the reader had no chance to read the pongs
+            # either, so this tick judges nothing.
+            paused = paused_for > 0
             with self.lock:
                 if self.stopping:
                     return
@@ -382,6 +379,8 @@ class EngineProcess:
             for entry in lost.values():
                 fail_turn(entry.loop, entry.future, EngineProcessEnded(reason, entry.action_ran))
         if not self.stopping:
+            if process.returncode == engine_wire.STUCK_EXIT_CODE:
+                reason = "a thread stuck in a turn long past its deadline"
             logger.error(
                 "Engine process %s ended (exit code %s, %s); %d turn(s) failed; replaced",
                 self.index,
@@ -437,7 +436,7 @@ def _worker_environment() -> dict:
             "HUB_MODEL_DIR": os.path.abspath(hub["MODEL_DIR"]),
             "HUB_ASSISTANT_STORE": os.path.abspath(hub["ASSISTANT_STORE"]),
             "HUB_ENGINE_THREADS": str(hub.get("ENGINE_THREADS", 16)),
-            "HUB_ENGINE_WEDGED_SECONDS": str(hub.get("ENGINE_WEDGED_SECONDS", 30)),
+            "HUB_ENGINE_WEDGED_SECONDS": str(hub["ENGINE_WEDGED_SECONDS"]),
             "HUB_ASSISTANT_REFRESH_SECONDS": str(hub.get("ASSISTANT_REFRESH_SECONDS", 1.0)),
             "HUB_ENGINE_PROCESSES": "0",  # a worker computes in its own threads
         }

@@ -56,6 +56,11 @@ class WorkerState(dict):
     __slots__ = ("token",)
 
 
+# A worker's exit status when a thread of it stayed stuck in a turn long past the turn's
+# deadline (engine_worker.OverdueTurns).
+STUCK_EXIT_CODE = 75
+
+
 @dataclass(frozen=True)
 class Ready:
     """The worker has loaded the default assistant and takes turns."""

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "handoff_hub.settings")
 
 from bot_engine.actions import outside_effects  # noqa: E402 - after the path is set
-from handoff_hub import engine_wire  # noqa: E402
+from handoff_hub import engine_wire, watch_ticks  # noqa: E402
 
 logger = logging.getLogger(__name__)
 # Chats whose latest tracker a worker keeps; an older one is sent again when it talks.
@@ -44,7 +44,6 @@ KEPT_TRACKERS = 5000
 # ...and their events in all. An event held costs ~1.3 KB (a 100-turn chat of the demo
 # assistant: ~400 events, ~0.5 MB), so 5,000 long chats alone would be gigabytes.
 KEPT_EVENTS = 200_000
-STUCK_EXIT_CODE = 75  # a turn stayed stuck past its deadline (see OverdueTurns)
 
 
 class TrackerStore:
@@ -138,9 +137,11 @@ class EngineWorker:
                 pass  # the hub is gone; nobody waits for this turn
 
     def compute(self, request):
+        from handoff_hub.bot_turns import NOT_COMPUTED
+
         turn = request.turn
         if turn.past_deadline():  # it waited here longer than the hub waits for it
-            return engine_wire.TurnFailed(request.request_id, "not computed: past its deadline")
+            return engine_wire.TurnFailed(request.request_id, NOT_COMPUTED)
         with self.overdue.computing(request.request_id, turn.deadline):
             return self._compute(request, turn)
 
@@ -195,20 +196,16 @@ class OverdueTurns:
             with self._lock:
                 self._deadlines.pop(request_id, None)
 
-    def watch(self, grace: float, exit_process=os._exit) -> None:
+    def watch(self, grace: float, exit_process=os._exit, ticks=None) -> None:
         """Exit once a turn has been computed for `grace` seconds past its deadline (in a
         thread of its own; returns only if `exit_process` does)."""
-        interval = max(0.05, min(2.0, grace / 3))
-        while True:
-            asleep_since = time.monotonic()
-            time.sleep(interval)
+        if ticks is None:
+            ticks = watch_ticks.ticks(watch_ticks.interval_for(grace))
+        for paused_for in ticks:
             now = time.monotonic()
-            overslept = now - asleep_since - interval
             with self._lock:
-                if overslept > interval:
-                    # This process was paused (a frozen container): that time is no turn's.
-                    for request_id in self._deadlines:
-                        self._deadlines[request_id] += overslept
+                for request_id in self._deadlines:  # a pause is no turn's time
+                    self._deadlines[request_id] += paused_for
                 overdue = sum(1 for d in self._deadlines.values() if now > d + grace)
             if overdue:
                 logger.error(
@@ -218,7 +215,7 @@ class OverdueTurns:
                     overdue,
                     grace,
                 )
-                exit_process(STUCK_EXIT_CODE)
+                exit_process(engine_wire.STUCK_EXIT_CODE)
                 return
 
 
@@ -255,7 +252,7 @@ def main(argv: list[str]) -> None:
     freeze_startup_objects()
     threads = int(settings.HUB.get("ENGINE_THREADS", 16))
     worker = EngineWorker(sock, threads, compute_turn, with_fresh_connection)
-    grace = float(settings.HUB.get("ENGINE_WEDGED_SECONDS", 30))
+    grace = float(settings.HUB["ENGINE_WEDGED_SECONDS"])
     if grace > 0:
         threading.Thread(target=worker.overdue.watch, args=(grace,), daemon=True).start()
     engine_wire.send_frame(sock, engine_wire.Ready(os.getpid()))

@@ -84,14 +84,18 @@ class SocketTurns:
                 raise
 
     async def _take_turn(self, conversation, stored: StoredMessage, version: int) -> None:
+        seconds = settings.HUB["TURN_DEADLINE_SECONDS"]
+        # In time.monotonic(), which engine threads and engine processes on this machine
+        # read alike.
+        deadline = time.monotonic() + seconds if seconds > 0 else None
         try:
-            await self._compute_and_commit(conversation, stored, version, _deadline())
+            await self._compute_and_commit(conversation, stored, version, deadline)
         except TurnOverran:
-            self.tracker = None  # the turn may still move the chat's tracker: read it again
+            self.tracker = None  # which turn the cache holds is not known here: re-read it
             logger.error(
                 "A bot turn of conversation %s was not committed within %g s; given up",
                 conversation.public_id,
-                settings.HUB.get("TURN_DEADLINE_SECONDS", 0),
+                seconds,
             )
             await group_commit.submit(
                 commit_bot_failure, conversation.pk, order_key=conversation.pk
@@ -163,13 +167,6 @@ class SocketTurns:
         logger.warning("Gave up on a bot turn for conversation %s", conversation.public_id)
 
 
-def _deadline() -> float | None:
-    """When a turn starting now is given up on (time.monotonic(), which engine threads and
-    engine processes on this machine read alike), or None: never."""
-    seconds = settings.HUB.get("TURN_DEADLINE_SECONDS", 0)
-    return time.monotonic() + seconds if seconds > 0 else None
-
-
 async def _by_deadline(awaitable, deadline: float | None):
     if deadline is None:
         return await awaitable
@@ -184,6 +181,6 @@ async def _committed_by_deadline(done: PendingTurn, deadline: float | None):
     try:
         return await _by_deadline(asyncio.shield(done), deadline)
     except TurnOverran:
-        if done.give_up():
+        if done.claim_for_deadline():
             raise
         return await done  # its commit had begun by then: it lands, and is answered

@@ -5,7 +5,6 @@ and no domain; a server that does not know the digest answers 449 and gets the s
 with the domain, which it caches. Actions declared `send_domain: true` always get the domain.
 """
 
-import http.client
 import json
 
 from bot_engine import bounded_http
@@ -65,14 +64,9 @@ class RemoteAction:
         # turn (and its chat).
         try:
             reply = bounded_http.post(url, payload, headers, self.timeout)
-        except TimeoutError as error:
-            raise ActionFailed(f"action server timed out for '{self.name}': {error}") from None
-        except http.client.InvalidURL as error:
-            raise ActionFailed(f"the action endpoint's url is invalid: {error}") from None
-        except http.client.HTTPException as error:  # a reply cut off, or not HTTP
-            raise ActionFailed(f"action server sent a broken reply for '{self.name}'") from error
-        except OSError as error:
-            raise ActionFailed(f"action server unreachable for '{self.name}': {error}") from None
+        except bounded_http.CallFailed as failure:
+            message = f"action server {failure.kind} for '{self.name}': {failure.detail}"
+            raise ActionFailed(message) from None
         if reply.status >= 300:
             self._raise_for_error_reply(reply, body)
         answer = _json_or_empty(reply.body)

@@ -8,7 +8,6 @@ LiteLLM's default "simple-shuffle"); each one is retried on connection errors, 4
 answers. Keys are read from the environment per request and never logged.
 """
 
-import http.client
 import json
 import logging
 import random
@@ -106,14 +105,11 @@ def _post(deployment: Deployment, body: dict) -> dict:
             deployment.timeout,
             max_bytes=MAX_RESPONSE_BYTES + 1,
         )
-    except TimeoutError:
-        raise LLMError(f"{where} did not answer within {deployment.timeout:g} s") from None
-    except http.client.InvalidURL as error:
-        raise LLMError(f"the endpoint's URL is invalid: {error}") from None
-    except http.client.HTTPException as error:
-        raise LLMError(f"{where} sent a broken reply: {error!r}", retryable=True) from None
-    except OSError as error:
-        raise LLMError(f"{where} is unreachable: {error}", retryable=True) from None
+    except bounded_http.CallFailed as failure:
+        if failure.kind == bounded_http.TIMED_OUT:
+            raise LLMError(f"{where} did not answer within {deployment.timeout:g} s") from None
+        retryable = failure.kind in (bounded_http.UNREACHABLE, bounded_http.BROKEN_REPLY)
+        raise LLMError(f"{where} {failure.kind}: {failure.detail}", retryable=retryable) from None
     if answer.status >= 300:
         detail = _redact(_error_detail(answer.body), [key, *deployment.headers.values()])
         raise LLMError(

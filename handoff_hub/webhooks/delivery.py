@@ -7,7 +7,6 @@ Receivers de-duplicate by the event id in `X-HandoffHub-Delivery`.
 
 import hashlib
 import hmac
-import http.client
 import json
 import logging
 from datetime import timedelta
@@ -80,10 +79,12 @@ def _attempt(delivery: WebhookDelivery) -> None:
         ok = 200 <= reply.status < 300
         if not ok:
             error = f"HTTP {reply.status}"
-    except TimeoutError:
-        ok, error = False, f"no answer within {timeout:g} s"
-    except (OSError, http.client.HTTPException) as failure:
-        ok, error = False, str(failure) or type(failure).__name__
+    except bounded_http.CallFailed as failure:
+        ok = False
+        if failure.kind == bounded_http.TIMED_OUT:
+            error = f"no answer within {timeout:g} s"
+        else:
+            error = f"{failure.kind}: {failure.detail}"
     now = timezone.now()
     if ok:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(delivered_at=now, last_error="")

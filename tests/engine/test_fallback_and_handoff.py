@@ -224,6 +224,14 @@ def test_an_action_servers_reply_cut_off_is_an_error_not_an_empty_answer(tmp_pat
     assert chat.last.error and "broken reply" in chat.last.error
 
 
+def test_an_action_servers_redirect_is_an_error_not_followed(tmp_path, model_dir):
+    url, _stop = misbehaving_server(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\n\r\n")
+    chat = _chat_on(url, tmp_path, model_dir)
+    chat.say("put me through to staff")
+    assert chat.texts() == [INTERNAL_ERROR]
+    assert chat.last.error and "answered 302" in chat.last.error
+
+
 def test_action_server_down_gives_internal_error_not_a_crash(tmp_path, model_dir):
     endpoints = "action_endpoint:\n  url: http://127.0.0.1:9/webhook\n"
     project = copy_project("custom_fallback", tmp_path, endpoints)

@@ -426,7 +426,9 @@ async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_comput
 ):
     """One engine thread, busy with a 1.5 s action: the second chat's turn waits for it past
     its deadline. Both customers get the apology; the waiting turn is not computed later,
-    so its action never runs for a customer who was already told it failed."""
+    so its action never runs for a customer who was already told it failed. The busy engine
+    process is not replaced: its running turn ends within its grace past the deadline, and a
+    turn that only waited is no stuck thread."""
     from handoff_hub import engine_pool, engine_processes
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 
@@ -434,7 +436,8 @@ async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_comput
     settings.HUB = {
         **settings.HUB,
         "HANDOFF_ON_BOT_ERROR": False,
-        "TURN_DEADLINE_SECONDS": 0.5,
+        "TURN_DEADLINE_SECONDS": 1.0,
+        "ENGINE_WEDGED_SECONDS": 1.0,
         "ENGINE_THREADS": 1,
         "ENGINE_PROCESSES": int(in_engine_process),
     }
@@ -452,8 +455,10 @@ async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_comput
         await say(second, "will it rain today?", "waits-1")
         for chat in (first, second):
             assert (await chat.until(bot_said, timeout=10))["text"] == INTERNAL_ERROR_TEXT
+        pids = engine_processes.worker_pids()
         await asyncio.sleep(3)  # the thread is free again after 1.5 s
         assert action_calls() == ["what's the weather like?"]
+        assert engine_processes.worker_pids() == pids
         await first.close()
         await second.close()
     finally:
@@ -463,7 +468,7 @@ async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_comput
 
 
 async def test_an_engine_process_stuck_in_a_turn_given_up_on_is_replaced(
-    settings, tmp_path, slow_action_server
+    settings, tmp_path, slow_action_server, caplog
 ):
     """The action takes 30 s, its timeout 60 s: the turn is given up on at 0.5 s, and the
     engine process still computing it a wedge-time later is replaced (its stuck thread
@@ -492,6 +497,7 @@ async def test_an_engine_process_stuck_in_a_turn_given_up_on_is_replaced(
             assert time.monotonic() < deadline, "the stuck engine process was kept"
             await asyncio.sleep(0.1)
         assert await asyncio.to_thread(process.ready.wait, 60)  # the new one has loaded
+        assert "a thread stuck in a turn long past its deadline" in caplog.text
         await say(chat, "hello", "stuck-2")
         await chat.until(lambda f: bot_said(f) and f["text"] == "Hello!", timeout=30)
         await chat.close()

@@ -13,16 +13,16 @@ from handoff_hub.bot_turns import PendingTurn
 
 async def test_a_turn_given_up_on_is_refused_its_commit():
     pending = PendingTurn(loop=asyncio.get_running_loop())
-    assert pending.give_up()
-    assert not pending.may_commit()
-    assert not pending.may_commit()
+    assert pending.claim_for_deadline()
+    assert not pending.claim_for_commit()
+    assert not pending.claim_for_commit()
 
 
 async def test_a_turn_whose_commit_began_is_not_given_up_and_may_commit_again():
     pending = PendingTurn(loop=asyncio.get_running_loop())
-    assert pending.may_commit()
-    assert not pending.give_up()
-    assert pending.may_commit()  # a batch that failed runs its jobs again
+    assert pending.claim_for_commit()
+    assert not pending.claim_for_deadline()
+    assert pending.claim_for_commit()  # a batch that failed runs its jobs again
 
 
 async def test_from_two_threads_at_once_exactly_one_side_wins():
@@ -33,12 +33,12 @@ async def test_from_two_threads_at_once_exactly_one_side_wins():
 
         def commit(pending=pending, start=start, answers=answers):
             start.wait()
-            answers["commit"] = pending.may_commit()
+            answers["commit"] = pending.claim_for_commit()
 
         writer = threading.Thread(target=commit)
         writer.start()
         start.wait()
-        answers["deadline"] = pending.give_up()
+        answers["deadline"] = pending.claim_for_deadline()
         writer.join()
         assert answers["commit"] != answers["deadline"]
 
@@ -49,7 +49,7 @@ async def test_a_late_failure_of_a_turn_given_up_on_is_not_reported_as_unread():
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     try:
         pending = PendingTurn(loop=loop)
-        pending.give_up()
+        pending.claim_for_deadline()
         pending.set_exception(RuntimeError("the engine process died later"))
         await asyncio.sleep(0)  # the done callbacks run
         del pending
@@ -64,7 +64,7 @@ async def test_at_the_deadline_a_commit_that_has_begun_is_waited_for_and_answere
 
     loop = asyncio.get_running_loop()
     pending = PendingTurn(loop=loop)
-    assert pending.may_commit()  # the writer has it
+    assert pending.claim_for_commit()  # the writer has it
     loop.call_later(0.3, pending.set_result, ("said", "result"))
     assert await _committed_by_deadline(pending, time.monotonic() + 0.05) == ("said", "result")
 
@@ -75,4 +75,4 @@ async def test_at_the_deadline_a_turn_not_committing_is_given_up():
     pending = PendingTurn(loop=asyncio.get_running_loop())
     with pytest.raises(TurnOverran):
         await _committed_by_deadline(pending, time.monotonic() + 0.05)
-    assert not pending.may_commit()
+    assert not pending.claim_for_commit()
