@@ -172,39 +172,33 @@ REPLY_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 INTERNAL_ERROR = "Sorry, I am having trouble with that. Please try again in a few minutes."
 
 
+TRICKLED = b"Content-Length: 1000\r\n\r\n{"  # the rest of the body comes a byte at a time
+
+
 @pytest.mark.parametrize(
-    ("status", "error"),
-    [(b"200 OK", "timed out"), (b"500 Internal Server Error", "answered 500")],
+    ("reply", "error"),
+    [
+        (REPLY_HEAD + TRICKLED, "timed out"),
+        (b"HTTP/1.1 500 Internal Server Error\r\n" + TRICKLED, "answered 500"),
+        # Before the body there is no length to wait for: a header line that never ends.
+        (b"HTTP/1.1 200 OK\r\nX-Slow: ", "timed out"),
+    ],
+    ids=["body", "error body", "headers"],
 )
 def test_an_action_server_trickling_its_reply_is_cut_off_at_the_timeout(
-    tmp_path, model_dir, status, error
+    tmp_path, model_dir, reply, error
 ):
-    # Each read is quick; the whole reply would take 20 s (an error reply's body too).
-    head = b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
-    url, stop = misbehaving_server(head + b"Content-Length: 1000\r\n\r\n{", 20)
+    # Each read is quick; the whole reply would take 20 s.
+    url, stop = misbehaving_server(reply, 20)
     chat = _chat_on(url, tmp_path, model_dir)
     started = time.monotonic()
     try:
         chat.say("put me through to staff")
     finally:
         stop.set()
-    assert time.monotonic() - started < 10  # the timeout is the body's, not each read's
+    assert time.monotonic() - started < 10  # the timeout is the call's, not each read's
     assert chat.texts() == [INTERNAL_ERROR]
     assert chat.last.error and error in chat.last.error
-
-
-def test_an_action_server_trickling_its_headers_is_cut_off_at_the_timeout(tmp_path, model_dir):
-    # Before the body there is no length to wait for: a header line that never ends.
-    url, stop = misbehaving_server(b"HTTP/1.1 200 OK\r\nX-Slow: ", 20)
-    chat = _chat_on(url, tmp_path, model_dir)
-    started = time.monotonic()
-    try:
-        chat.say("put me through to staff")
-    finally:
-        stop.set()
-    assert time.monotonic() - started < 10
-    assert chat.texts() == [INTERNAL_ERROR]
-    assert chat.last.error and "timed out" in chat.last.error
 
 
 def test_an_action_server_never_accepting_the_connection_times_out(tmp_path, model_dir):
