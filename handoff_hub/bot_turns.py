@@ -159,6 +159,10 @@ class EngineFailed(Exception):
     """The engine raised while computing a turn (as opposed to its commit failing)."""
 
 
+class TurnOverran(Exception):
+    """The turn was not committed by its deadline, and was given up on."""
+
+
 class TurnExpired(Exception):
     """The turn was picked up to be computed after its deadline, and was not computed."""
 
@@ -192,6 +196,12 @@ class PendingTurn(asyncio.Future):
             # Nobody waits for it any more: a late failure must not be logged as unread.
             self.add_done_callback(lambda f: f.cancelled() or f.exception())
         return won
+
+    def expire(self) -> None:
+        """At the deadline, on the loop: unless its commit has begun, the turn is given up on
+        and whoever awaits it gets TurnOverran."""
+        if not self.done() and self.claim_for_deadline():
+            self.set_exception(TurnOverran())
 
     def claim_for_commit(self) -> bool:
         """From the writer, before it applies the turn: True unless the socket gave up on it

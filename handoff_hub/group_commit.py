@@ -223,7 +223,7 @@ def _resolve_all(jobs: list[Job]) -> None:
 
 
 def _resolve(job: Job) -> None:
-    if job.future.cancelled():
+    if job.future.done():  # cancelled, or a turn its socket gave up on (PendingTurn.expire)
         return
     if job.error is not None:
         job.future.set_exception(job.error)

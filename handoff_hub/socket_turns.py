@@ -26,6 +26,7 @@ from handoff_hub.bot_turns import (
     STALE,
     EngineFailed,
     PendingTurn,
+    TurnOverran,
     commit_bot_failure,
     give_up_after_action,
     read_turn_input,
@@ -40,10 +41,6 @@ from handoff_hub.transitions import reopen_conversation
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
-
-
-class TurnOverran(Exception):
-    """The turn was not committed by its deadline, and was given up on."""
 
 
 class SocketTurns:
@@ -177,10 +174,14 @@ async def _by_deadline(awaitable, deadline: float | None):
 
 
 async def _committed_by_deadline(done: PendingTurn, deadline: float | None):
-    """What the turn's commit answered, or TurnOverran when the deadline came first."""
+    """What the turn's commit answered, or TurnOverran once the deadline came first (a commit
+    that had begun by then lands, and is answered)."""
+    if deadline is None:
+        return await done
+    # A timer on the turn itself, not wait_for: the loop wakes once per turn, as it does
+    # without a deadline (wait_for's shield and waiter cost a tenth of a hub's turns/s).
+    expiry = asyncio.get_running_loop().call_later(deadline - time.monotonic(), done.expire)
     try:
-        return await _by_deadline(asyncio.shield(done), deadline)
-    except TurnOverran:
-        if done.claim_for_deadline():
-            raise
-        return await done  # its commit had begun by then: it lands, and is answered
+        return await done
+    finally:
+        expiry.cancel()
