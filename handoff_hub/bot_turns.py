@@ -176,9 +176,10 @@ _BY_COMMIT, _BY_DEADLINE = "commit", "deadline"
 class PendingTurn(asyncio.Future):
     """What a socket's turn will answer (see start_turn), and which of two owns that outcome,
     decided once: the turn's commit (claimed by the writer before it applies the turn) or its
-    deadline (claimed by the socket giving up on it, which then apologises itself). A turn
-    given up on may still be computing (a stuck thread cannot be stopped), and the future may
-    never be settled; if it is, nobody reads it."""
+    deadline (`expire`: the awaiting socket gets TurnOverran and apologises itself). A turn
+    given up on may still be computing (a stuck thread cannot be stopped); what it sends
+    later finds the future settled and is dropped (`_settle_from_thread`, the group commit's
+    hand-back)."""
 
     def __init__(self, *, loop):
         super().__init__(loop=loop)
@@ -191,11 +192,7 @@ class PendingTurn(asyncio.Future):
         with self._claim:
             if self._settled_by is None:
                 self._settled_by = _BY_DEADLINE
-            won = self._settled_by == _BY_DEADLINE
-        if won:
-            # Nobody waits for it any more: a late failure must not be logged as unread.
-            self.add_done_callback(lambda f: f.cancelled() or f.exception())
-        return won
+            return self._settled_by == _BY_DEADLINE
 
     def expire(self) -> None:
         """At the deadline, on the loop: unless its commit has begun, the turn is given up on

@@ -43,15 +43,19 @@ async def test_from_two_threads_at_once_exactly_one_side_wins():
         assert answers["commit"] != answers["deadline"]
 
 
-async def test_a_late_failure_of_a_turn_given_up_on_is_not_reported_as_unread():
+async def test_what_a_turn_given_up_on_sends_later_is_dropped_not_reported():
+    from handoff_hub.bot_turns import TurnOverran, fail_turn
+
     loop = asyncio.get_running_loop()
     reported = []
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     try:
         pending = PendingTurn(loop=loop)
-        pending.claim_for_deadline()
-        pending.set_exception(RuntimeError("the engine process died later"))
-        await asyncio.sleep(0)  # the done callbacks run
+        pending.expire()
+        # From the engine thread, later: the engine process it ran in died.
+        fail_turn(loop, pending, RuntimeError("the engine process died later"))
+        await asyncio.sleep(0.05)  # the hand-back has run
+        assert isinstance(pending.exception(), TurnOverran)
         del pending
         gc.collect()
         assert reported == []
