@@ -81,9 +81,9 @@ def main(argv: list[str]) -> None:
         get_assistant()
         if engine_processes.enabled():
             engine_processes.start_engine_processes(wait=True)
-    from handoff_hub.gc_tuning import freeze_startup_objects
+    from handoff_hub.gc_tuning import tune_for_serving
 
-    freeze_startup_objects()
+    tune_for_serving()
     ports = []
 
     class DrainingServer(Server):

@@ -246,10 +246,10 @@ def main(argv: list[str]) -> None:
     from handoff_hub.bot_turns import compute_turn
     from handoff_hub.engine import get_assistant
     from handoff_hub.engine_pool import with_fresh_connection
-    from handoff_hub.gc_tuning import freeze_startup_objects
+    from handoff_hub.gc_tuning import tune_for_serving
 
     get_assistant()  # load (or train) the default assistant before the first turn needs it
-    freeze_startup_objects()
+    tune_for_serving()
     threads = int(settings.HUB.get("ENGINE_THREADS", 16))
     worker = EngineWorker(sock, threads, compute_turn, with_fresh_connection)
     grace = float(settings.HUB["ENGINE_WEDGED_SECONDS"])

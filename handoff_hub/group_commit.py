@@ -201,7 +201,7 @@ def _run_in_transaction(jobs: list[Job]) -> None:
         )
         for job in jobs:
             job.result = job.function(*job.args)
-        write_batch.flush()
+        write_batch.flush(commit=True)
 
 
 def _hand_back(batch: list[Job], events: list) -> None:

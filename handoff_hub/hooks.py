@@ -47,6 +47,12 @@ def emit_on_commit(event: str, payload: dict | Callable[[], dict]) -> None:
     transaction.on_commit(wake_worker)
 
 
+def any_active() -> bool:
+    """Whether some webhook is active, as this batch sees it: if none is, emit_on_commit
+    writes nothing (a group commit may then commit before its messages are announced)."""
+    return bool(_active_webhooks())
+
+
 def _active_webhooks() -> list:
     """Active webhooks, read once per group commit (one snapshot per transaction).
 

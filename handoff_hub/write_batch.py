@@ -8,11 +8,11 @@ Inside a batch (handoff_hub.group_commit) the message path
     per kind of change, and the events its bot turns added (one INSERT each, pipelined),
 all in the batch's transaction, before its single COMMIT. On PostgreSQL the two reads travel
 together (after the BEGIN, which psycopg sends and waits for on its own), and so do all the
-writes: BEGIN, reads, writes, COMMIT are four round trips whatever the batch holds, where one
-per statement was six or more. Each is a wait for the database and then for this process's
-interpreter lock, on the thread every message waits for; they cost most where the database
-is on another machine. Outside a batch every function here falls back to the plain one-row
-query, so the rest of the hub is unchanged.
+writes with the COMMIT: BEGIN, reads, writes + COMMIT are three round trips whatever the
+batch holds, where one per statement was six or more. Each is a wait for the database and
+then for this process's interpreter lock, on the thread every message waits for; they cost
+most where the database is on another machine. Outside a batch every function here falls
+back to the plain one-row query, so the rest of the hub is unchanged.
 """
 
 import contextlib
@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
+from handoff_hub import hooks
 from handoff_hub.models import Conversation, HandoffTicket, Message, TrackerEvents
-from handoff_hub.presenters import READ, conversation_summary
+from handoff_hub.presenters import conversation_summary
 
 _LIGHT_DEFER = ("tracker_state", "customer_metadata")
 _INSERT_CHUNK = 500  # rows per INSERT: well below SQLite's limit of bound variables
@@ -140,9 +141,11 @@ def _one_of(column: str, values: list) -> tuple[str, list]:
     return f"{quoted} IN ({_placeholders(values)})", list(values)
 
 
-def _run(writes: list[tuple[str, list]], queries: list[tuple[str, list]]) -> list[list]:
+def _run(
+    writes: list[tuple[str, list]], queries: list[tuple[str, list]], commit: bool = False
+) -> list[list]:
     """Run each write (an executemany of its rows), then each query, in the batch's
-    transaction; the rows of each query.
+    transaction; the rows of each query. With `commit`, end the transaction with them.
 
     On PostgreSQL all of it goes out in one pipeline and its results are read after the
     pipeline has ended: its closing sync brings them back in one round trip, where a fetch
@@ -153,6 +156,7 @@ def _run(writes: list[tuple[str, list]], queries: list[tuple[str, list]]) -> lis
     if not (writes or queries):
         return []
     if connection.vendor != "postgresql":
+        # In-process: nothing to save by committing with the writes; Django commits.
         with connection.cursor() as cursor:
             for sql, rows in writes:
                 cursor.executemany(sql, rows)
@@ -180,6 +184,13 @@ def _run(writes: list[tuple[str, list]], queries: list[tuple[str, list]]) -> lis
                     cursors.append(psycopg.Cursor(raw))
                     cursors[-1].execute(sql, params)
                     reading.append(cursors[-1])
+                if commit:
+                    # The COMMIT rides the writes' round trip. Once the server has run it,
+                    # the connection is idle and the commit Django sends when the atomic
+                    # block ends is no round trip (psycopg skips it); a failure here raises
+                    # like any write's, and the block rolls back.
+                    cursors.append(psycopg.Cursor(raw))
+                    cursors[-1].execute("COMMIT")
             return [cursor.fetchall() for cursor in reading]
     finally:
         for cursor in cursors:
@@ -325,9 +336,15 @@ def summarize_at_flush(conversation: Conversation) -> bool:
     return True
 
 
-def flush() -> None:
-    """Write what the batch's jobs deferred: the conversations' changes, then the messages
-    (on PostgreSQL in one round trip)."""
+def flush(commit: bool = False) -> None:
+    """Write what the batch's jobs deferred: the conversations' changes, their tracker events,
+    then the messages (on PostgreSQL in one round trip), and announce the messages.
+
+    With `commit`, the batch's COMMIT rides that round trip too, on PostgreSQL and unless a
+    webhook is active (announcing a message then records its deliveries, which must commit
+    with it); the atomic block's exit commits otherwise. It must be the batch's last call:
+    nothing after it may write.
+    """
     cache = batch_cache()
     if cache is None or "new_messages" not in cache:
         return
@@ -341,15 +358,19 @@ def flush() -> None:
         updates.append(_row_updates(("listeners",), list(cache["listeners"].values())))
     updates += _tracker_writes(cache["tracker_events"], cache["tracker_drops"])
     messages = [message for message, _announce in written]
-    ids = [row[0] for returned in _run(updates, _inserts(messages)) for row in returned]
+    inserts = _inserts(messages)
+    summaries = cache.pop("summaries", None)
+    owed = _OwedSummaries(summaries, messages) if summaries else None
+    queries = inserts + ([(owed.tickets.sql, owed.tickets.params)] if owed else [])
+    found = _run(updates, queries, commit=commit and not (written and hooks.any_active()))
+    ids = [row[0] for returned in found[: len(inserts)] for row in returned]
     for message, pk in zip(messages, ids, strict=True):
         message.pk = pk
         message._state.adding, message._state.db = False, connection.alias
     for _message, announce in written:
         announce()
-    summaries = cache.pop("summaries", None)
-    if summaries:
-        _publish_summaries(summaries, messages)
+    if owed:
+        owed.publish(found[-1])
     cache["new_messages"], cache["dirty"], cache["listeners"] = [], {}, {}
     cache["tracker_events"], cache["tracker_drops"] = [], []
 
@@ -398,23 +419,57 @@ def _tracker_writes(added: list, drops: list) -> list[tuple[str, list]]:
     return writes
 
 
-def _publish_summaries(conversations: dict[int, Conversation], written: list[Message]) -> None:
-    from handoff_hub.realtime import publish_summary_on_commit  # realtime imports this module
+_TICKET_SUMMARY_FIELDS = ("id", "conversation", "reason", "enqueued_at")
 
-    latest_ticket: dict[int, HandoffTicket] = {}
-    tickets = HandoffTicket.objects.filter(conversation_id__in=list(conversations))
-    for ticket in tickets.order_by("-enqueued_at"):
-        latest_ticket.setdefault(ticket.conversation_id, ticket)
-    last_written: dict[int, Message] = {}
-    for message in written:
-        known = last_written.get(message.conversation_id)
-        if known is None or message.seq > known.seq:
-            last_written[message.conversation_id] = message
-    for pk, conversation in conversations.items():
-        summary = conversation_summary(
-            conversation, latest_ticket.get(pk), last_written.get(pk, READ)
+
+class _OwedSummaries:
+    """The consoles' summaries a batch owes, read inside its transaction before the commit
+    that ends it: the chats' queues and agents (one query each for all of them), the last
+    message of a chat the batch wrote none to, and a query for the tickets that joins the
+    batch's last round trip."""
+
+    def __init__(self, conversations: dict[int, Conversation], written: list[Message]):
+        from django.db.models import prefetch_related_objects
+
+        self.conversations = conversations
+        prefetch_related_objects(
+            [c for c in conversations.values() if c.queue_id or c.assigned_agent_id],
+            "queue",
+            "assigned_agent__agent_profile",
         )
-        publish_summary_on_commit(summary)
+        self.last_message: dict[int, Message | None] = {}
+        for message in written:
+            known = self.last_message.get(message.conversation_id)
+            if known is None or message.seq > known.seq:
+                self.last_message[message.conversation_id] = message
+        for pk, conversation in conversations.items():
+            if pk not in self.last_message:
+                self.last_message[pk] = conversation.messages.order_by("-seq").first()
+        skip = tuple(
+            f.name
+            for f in HandoffTicket._meta.concrete_fields
+            if f.name not in _TICKET_SUMMARY_FIELDS
+        )
+        quote = connection.ops.quote_name
+        where, params = _one_of("conversation_id", sorted(conversations))
+        sql = (
+            f"SELECT {_columns(HandoffTicket, skip)} "  # noqa: S608
+            f"FROM {quote(HandoffTicket._meta.db_table)} "
+            f"WHERE {where} ORDER BY {quote('enqueued_at')} DESC"
+        )
+        self.tickets = _Read(HandoffTicket, _fields(HandoffTicket, skip), sql, params)
+
+    def publish(self, ticket_rows: list) -> None:
+        from handoff_hub.realtime import publish_summary_on_commit  # realtime imports us
+
+        latest_ticket: dict[int, HandoffTicket] = {}
+        for ticket in _instances(self.tickets, ticket_rows):  # newest first
+            latest_ticket.setdefault(ticket.conversation_id, ticket)
+        for pk, conversation in self.conversations.items():
+            summary = conversation_summary(
+                conversation, latest_ticket.get(pk), self.last_message[pk]
+            )
+            publish_summary_on_commit(summary)
 
 
 def _row_updates(

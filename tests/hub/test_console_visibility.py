@@ -43,3 +43,28 @@ async def test_queued_chat_of_another_queue_never_reaches_an_agent_console(make_
     assert not any(queued(f) for f in alex_console.received)
     for peer in (cust, alex_console, bea_console, boss_console):
         await peer.close()
+
+
+async def test_a_bot_handoff_summary_is_read_inside_its_batch(make_agent):
+    """The summary of a chat a bot turn hands off is built by the turn's batch, before its
+    commit: the queue, the new ticket, and the last message the batch wrote."""
+    chat, _bea = await database_sync_to_async(_sales_chat_and_agent)(make_agent)
+    boss = await database_sync_to_async(make_agent)("sam", supervisor=True)
+    boss_console = await agent(boss)
+    cust, _ = await customer(token=issue_customer_token(chat.public_id))
+    await say(cust, "I want to talk to a human", "c-1")
+    public_id = str(chat.public_id)
+    frame = await boss_console.until(
+        lambda f: f["type"] == "conversation" and f["conversation"]["id"] == public_id
+    )
+    summary = frame["conversation"]
+    row = await Conversation.objects.aget(pk=chat.pk)
+    ticket = await row.tickets.aget()
+    last = await row.messages.order_by("-seq").afirst()
+    assert (summary["status"], summary["queue"]) == ("queued", "Sales")
+    assert summary["reason"] == ticket.reason == "explicit_request"
+    assert summary["enqueued_at"] == ticket.enqueued_at.isoformat()
+    assert (summary["last_message"], summary["last_seq"]) == (last.text, row.last_seq)
+    assert last.seq > 2  # the bot said something, then the hub queued the chat
+    for peer in (cust, boss_console):
+        await peer.close()

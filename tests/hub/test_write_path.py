@@ -2,16 +2,17 @@
 
 import asyncio
 import logging
+import tempfile
 import threading
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
-from handoff_hub import group_commit, listeners, trackers, write_batch
+from handoff_hub import group_commit, hooks, listeners, trackers, write_batch
 from handoff_hub.engine import get_assistant
 from handoff_hub.messaging import lock_conversation_light, store_incoming
-from handoff_hub.models import Conversation, Message
+from handoff_hub.models import Conversation, Message, Webhook, WebhookDelivery
 from handoff_hub.status import Sender
 from tests.hub.conftest import customer, say
 
@@ -101,6 +102,112 @@ async def test_a_job_failing_at_the_batch_insert_fails_alone_with_djangos_error(
     assert sorted(rows) == sorted(
         [(first, "first"), *((chat.pk, f"hi {n}") for n, chat in enumerate(chats[1:]))]
     )
+
+
+def _tracker_row_of_a_missing_chat() -> None:
+    """A job whose write breaks a foreign key: checked only at COMMIT (Django's foreign keys
+    are deferred), so the batch fails at its commit, not at a write."""
+    write_batch.add_tracker_events(10**9, 1, "[]")
+
+
+@pytest.mark.asyncio
+async def test_a_batch_failing_at_its_commit_is_retried_and_only_the_culprit_fails(caplog):
+    chats = await database_sync_to_async(_new_chats)(3)
+    held, release = await _hold_the_writer()
+    futures = _submit_stores(chats)
+    culprit = group_commit.submit(_tracker_row_of_a_missing_chat)
+    with caplog.at_level(logging.INFO, logger="handoff_hub.group_commit"):
+        release.set()
+        await held
+        stored = await asyncio.gather(*futures)
+        with pytest.raises(IntegrityError):
+            await culprit
+    assert "Batch of 4 failed" in caplog.text
+    assert [s.created for s in stored] == [True] * 3
+    assert await database_sync_to_async(Message.objects.count)() == 3
+    # The writer's connection came through: the next batch commits.
+    (later,) = await database_sync_to_async(_new_chats)(1)
+    await group_commit.submit(store_incoming, later.pk, "after", None, None, order_key=later.pk)
+    assert await database_sync_to_async(Message.objects.count)() == 4
+
+
+class _WireTrace:
+    """libpq's trace of the writer thread's connection: what it sends, message by message.
+    The suite drops connections after every batch (CONN_MAX_AGE 0); the writer keeps one
+    while tracing."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def keep_connections(self) -> None:
+        connection.settings_dict["CONN_MAX_AGE"] = 600
+        connection.close_at = None  # and this connection is kept too
+        # Read the active webhooks now: the batches that follow trust what this one found
+        # for a while (hooks.WEBHOOK_REFRESH_SECONDS) instead of reading them again.
+        hooks.any_active()
+
+    def start(self) -> None:
+        from psycopg import pq
+
+        connection.ensure_connection()
+        pgconn = connection.connection.pgconn
+        pgconn.trace(self.file.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    def stop(self) -> None:
+        connection.connection.pgconn.untrace()
+        connection.settings_dict["CONN_MAX_AGE"] = 0
+        connection.close_at = 0  # closed after this batch, as the suite expects
+
+    def sent(self) -> list[tuple[str, str]]:
+        """(message type, its text) of each message the client sent, in order."""
+        self.file.seek(0)
+        fields = [line.rstrip("\n").split("\t") for line in self.file]
+        return [(f[2], f[3].strip() if len(f) > 3 else "") for f in fields if f[0] == "F"]
+
+
+async def _trace_a_batch_of_stores(count: int) -> list[tuple[str, str]]:
+    chats = await database_sync_to_async(_new_chats)(count)
+    with tempfile.TemporaryFile("w+") as file:
+        trace = _WireTrace(file)
+        await group_commit.submit(trace.keep_connections)
+        await group_commit.submit(trace.start)
+        held, release = await _hold_the_writer()
+        futures = _submit_stores(chats)
+        release.set()
+        await held
+        await asyncio.gather(*futures)
+        await group_commit.submit(trace.stop)
+        return trace.sent()  # only the stores' batch sends anything: the others read nothing
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips to a server")
+@pytest.mark.asyncio
+async def test_a_batch_is_three_round_trips_its_commit_riding_with_its_writes():
+    sent = await _trace_a_batch_of_stores(3)
+    kinds = [kind for kind, _text in sent]
+    syncs = [i for i, kind in enumerate(kinds) if kind == "Sync"]
+    assert len(syncs) == 3  # after BEGIN, after the reads, after the writes
+    assert "Query" not in kinds  # no COMMIT of its own, and no query after the commit
+    assert '"BEGIN"' in sent[0][1]
+    writes = sent[syncs[1] + 1 : syncs[2]]
+    parsed = [text for kind, text in writes if kind == "Parse"]
+    assert any('"UPDATE ' in text for text in parsed) and any('"INSERT ' in text for text in parsed)
+    assert '"COMMIT"' in parsed[-1]  # the writes' round trip ends the transaction
+    assert set(kinds[syncs[2] + 1 :]) <= {"Flush"}  # and nothing follows it
+    assert await database_sync_to_async(Message.objects.count)() == 3
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips to a server")
+@pytest.mark.asyncio
+async def test_with_a_webhook_active_its_deliveries_commit_with_the_messages():
+    await Webhook.objects.acreate(url="http://127.0.0.1:9/", secret="k", events=[])
+    sent = await _trace_a_batch_of_stores(3)
+    texts = [text for _kind, text in sent]
+    deliveries = next(i for i, text in enumerate(texts) if '"hub_webhookdelivery"' in text)
+    assert not any('"COMMIT"' in text for text in texts[:deliveries])  # written before it
+    assert sent[-1] == ("Query", '"COMMIT"')  # the batch commits once its deliveries are in
+    assert await WebhookDelivery.objects.acount() == 3
 
 
 @pytest.mark.asyncio
