@@ -169,6 +169,14 @@ class GroupCommitter:
             self.jobs_done += len(batch)
             return
         except Exception as error:  # noqa: BLE001 - retried one by one below
+            if write_batch.committed_by_flush():
+                # Its writes are in: running the jobs again would store them twice. What
+                # failed came after (its live events are lost; clients catch up by replay).
+                logger.exception("Batch of %s failed after its commit", len(batch))
+                self.batches += 1
+                self.jobs_done += len(batch)
+                self._reset_connection()
+                return
             logger.info("Batch of %s failed (%s); retrying each alone", len(batch), error)
             self._reset_connection()
         for job in ordered:

@@ -8,8 +8,10 @@ Inside a batch (handoff_hub.group_commit) the message path
     per kind of change, and the events its bot turns added (one INSERT each, pipelined),
 all in the batch's transaction, before its single COMMIT. On PostgreSQL the two reads travel
 together (after the BEGIN, which psycopg sends and waits for on its own), and so do all the
-writes with the COMMIT: BEGIN, reads, writes + COMMIT are three round trips whatever the
-batch holds, where one per statement was six or more. Each is a wait for the database and
+writes with the COMMIT: a batch of stored messages and bot turns is three round trips
+however many it holds (BEGIN, reads, writes + COMMIT), where one per statement was six or
+more; a batch that owes consoles summaries, or runs transitions, reads a little more first,
+and with a webhook active the COMMIT waits for the deliveries. Each is a wait for the database and
 then for this process's interpreter lock, on the thread every message waits for; they cost
 most where the database is on another machine. Outside a batch every function here falls
 back to the plain one-row query, so the rest of the hub is unchanged.
@@ -33,6 +35,7 @@ _INSERT_CHUNK = 500  # rows per INSERT: well below SQLite's limit of bound varia
 
 class _BatchState(threading.local):
     cache: dict | None = None
+    committed = False  # the last batch's flush sent its COMMIT, and the server ran it
 
 
 _batch = _BatchState()
@@ -47,10 +50,17 @@ def batch_cache() -> dict | None:
 def batch():
     """Mark the enclosed code (one transaction of the writer thread) as a batch."""
     _batch.cache = {}
+    _batch.committed = False
     try:
         yield _batch.cache
     finally:
         _batch.cache = None
+
+
+def committed_by_flush() -> bool:
+    """Whether this thread's last batch committed in its flush: an error after that point
+    (announcing, summaries, the atomic block's exit) must not make its jobs run again."""
+    return _batch.committed
 
 
 def prepare(conversation_ids: list[int], client_ids: list[tuple[int, str]]) -> None:
@@ -340,10 +350,10 @@ def flush(commit: bool = False) -> None:
     """Write what the batch's jobs deferred: the conversations' changes, their tracker events,
     then the messages (on PostgreSQL in one round trip), and announce the messages.
 
-    With `commit`, the batch's COMMIT rides that round trip too, on PostgreSQL and unless a
-    webhook is active (announcing a message then records its deliveries, which must commit
-    with it); the atomic block's exit commits otherwise. It must be the batch's last call:
-    nothing after it may write.
+    With `commit`, the batch's COMMIT rides that round trip too, on PostgreSQL, in the
+    outermost atomic block, and unless a webhook is active (announcing a message then records
+    its deliveries, which must commit with it); the atomic block's exit commits otherwise. It
+    must be the batch's last call: nothing after it may query or write.
     """
     cache = batch_cache()
     if cache is None or "new_messages" not in cache:
@@ -362,7 +372,14 @@ def flush(commit: bool = False) -> None:
     summaries = cache.pop("summaries", None)
     owed = _OwedSummaries(summaries, messages) if summaries else None
     queries = inserts + ([(owed.tickets.sql, owed.tickets.params)] if owed else [])
-    found = _run(updates, queries, commit=commit and not (written and hooks.any_active()))
+    commit = (
+        commit
+        and connection.vendor == "postgresql"
+        and len(connection.atomic_blocks) == 1  # a savepoint's COMMIT would end its outer block
+        and not (written and hooks.any_active())
+    )
+    found = _run(updates, queries, commit=commit)
+    _batch.committed = commit
     ids = [row[0] for returned in found[: len(inserts)] for row in returned]
     for message, pk in zip(messages, ids, strict=True):
         message.pk = pk
@@ -424,19 +441,21 @@ _TICKET_SUMMARY_FIELDS = ("id", "conversation", "reason", "enqueued_at")
 
 class _OwedSummaries:
     """The consoles' summaries a batch owes, read inside its transaction before the commit
-    that ends it: the chats' queues and agents (one query each for all of them), the last
-    message of a chat the batch wrote none to, and a query for the tickets that joins the
-    batch's last round trip."""
+    that ends it: the chats' queues, agents and their profiles (one query each for all of
+    them), the last message of a chat the batch wrote none to, and a query for the tickets
+    that joins the batch's last round trip."""
 
     def __init__(self, conversations: dict[int, Conversation], written: list[Message]):
         from django.db.models import prefetch_related_objects
 
         self.conversations = conversations
-        prefetch_related_objects(
-            [c for c in conversations.values() if c.queue_id or c.assigned_agent_id],
-            "queue",
-            "assigned_agent__agent_profile",
-        )
+        chats = list(conversations.values())
+        prefetch_related_objects([c for c in chats if c.queue_id], "queue")
+        prefetch_related_objects([c for c in chats if c.assigned_agent_id], "assigned_agent")
+        # Profiles of every agent, also of one cached on its chat before (which a prefetch of
+        # "assigned_agent__agent_profile" would pass over): read now, not after the commit.
+        agents = [c.assigned_agent for c in chats if c.assigned_agent_id]
+        prefetch_related_objects(agents, "agent_profile")
         self.last_message: dict[int, Message | None] = {}
         for message in written:
             known = self.last_message.get(message.conversation_id)

@@ -9,7 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import IntegrityError, connection
 
-from handoff_hub import group_commit, hooks, listeners, trackers, write_batch
+from handoff_hub import connection_upkeep, group_commit, hooks, listeners, trackers, write_batch
 from handoff_hub.engine import get_assistant
 from handoff_hub.messaging import lock_conversation_light, store_incoming
 from handoff_hub.models import Conversation, Message, Webhook, WebhookDelivery
@@ -131,6 +131,46 @@ async def test_a_batch_failing_at_its_commit_is_retried_and_only_the_culprit_fai
     assert await database_sync_to_async(Message.objects.count)() == 4
 
 
+def _message_whose_announcing_fails(conversation_id: int) -> None:
+    """A job whose message is written, then fails to be announced: after the batch's COMMIT."""
+    conversation = lock_conversation_light(conversation_id)
+    conversation.last_seq += 1
+    write_batch.save_conversation(conversation, ["last_seq"])
+    message = Message(
+        conversation=conversation, seq=conversation.last_seq, sender=Sender.CUSTOMER, text="once"
+    )
+
+    def announce() -> None:
+        raise RuntimeError("announcing failed")
+
+    write_batch.add_message(message, announce)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="commits in the writes' round trip")
+@pytest.mark.asyncio
+async def test_a_batch_failing_after_its_commit_is_not_run_again(caplog):
+    chats = await database_sync_to_async(_new_chats)(3)
+    held, release = await _hold_the_writer()
+    futures = _submit_stores(chats)
+    failing = group_commit.submit(
+        _message_whose_announcing_fails, chats[0].pk, order_key=chats[0].pk
+    )
+    with caplog.at_level(logging.INFO, logger="handoff_hub.group_commit"):
+        release.set()
+        await held
+        stored = await asyncio.gather(*futures, failing)
+    assert "Batch of 4 failed after its commit" in caplog.text
+    assert "retrying each alone" not in caplog.text
+    assert [s.created for s in stored[:3]] == [True] * 3
+    texts = await database_sync_to_async(list)(
+        Message.objects.order_by("conversation", "seq").values_list("conversation", "seq", "text")
+    )
+    first = chats[0].pk
+    assert texts == [(first, 1, "hi 0"), (first, 2, "once")] + [
+        (chat.pk, 1, f"hi {n}") for n, chat in enumerate(chats) if n
+    ]
+
+
 class _WireTrace:
     """libpq's trace of the writer thread's connection: what it sends, message by message.
     The suite drops connections after every batch (CONN_MAX_AGE 0); the writer keeps one
@@ -183,7 +223,11 @@ async def _trace_a_batch_of_stores(count: int) -> list[tuple[str, str]]:
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips to a server")
 @pytest.mark.asyncio
-async def test_a_batch_is_three_round_trips_its_commit_riding_with_its_writes():
+async def test_a_batch_is_three_round_trips_its_commit_riding_with_its_writes(monkeypatch):
+    # What the writer reads now and then (the webhooks, its connection's health) stays out of
+    # the traced batch however slowly this machine runs it.
+    monkeypatch.setattr(hooks, "WEBHOOK_REFRESH_SECONDS", 3600.0)
+    monkeypatch.setattr(connection_upkeep, "INTERVAL_SECONDS", 3600.0)
     sent = await _trace_a_batch_of_stores(3)
     kinds = [kind for kind, _text in sent]
     syncs = [i for i, kind in enumerate(kinds) if kind == "Sync"]
