@@ -10,8 +10,13 @@ from django.db import transaction
 
 from handoff_hub import hooks, write_batch
 from handoff_hub.models import Conversation, Message
-from handoff_hub.realtime import customer_group, publish_on_commit, watchers_group
-from handoff_hub.status import Sender
+from handoff_hub.realtime import (
+    customer_group,
+    publish_conversation_on_commit,
+    publish_on_commit,
+    watchers_group,
+)
+from handoff_hub.status import HUMAN_SIDE, Sender
 
 
 def lock_conversation(conversation_id: int) -> Conversation:
@@ -87,6 +92,10 @@ def append_message(
     write_batch.add_message(message, lambda: hooks.emit_on_commit("message.created", for_agents))
     publish_on_commit(customer_group(public_id), lambda: serialize_message(message), conversation)
     publish_on_commit(watchers_group(public_id), for_agents, conversation)
+    if conversation.status in HUMAN_SIDE and sender != Sender.SYSTEM:
+        # The consoles' lists show a human's chats with their latest message and count the
+        # customer's unread ones. A system message comes with a transition, which tells them.
+        publish_conversation_on_commit(conversation.pk, conversation)
     return message
 
 

@@ -31,6 +31,7 @@ def conversation_summary(conversation: Conversation, ticket=READ, last_message=R
         "reason": ticket.reason if ticket else None,
         "enqueued_at": ticket.enqueued_at.isoformat() if ticket else None,
         "last_message": last.text[:140] if last else "",
+        "last_sender": last.sender if last else None,
         "last_seq": conversation.last_seq,
         "updated_at": conversation.updated_at.isoformat(),
     }

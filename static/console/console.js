@@ -8,6 +8,7 @@
   var conversations = {};      // id -> summary
   var transcripts = {};        // id -> {lastSeq, seen}
   var unread = {};             // id -> count of customer messages not yet seen
+  var countedUpTo = {};        // id -> seq of the last customer message counted (frames overlap)
   var current = null, tab = "queue", socket = null, retry = 0, searchHits = null;
   var $ = function (id) { return document.getElementById(id); };
 
@@ -32,6 +33,7 @@
       case "conversation":
         var isNew = (!conversations[f.conversation.id] || conversations[f.conversation.id].status !== "queued")
           && f.conversation.status === "queued";
+        if (f.conversation.last_sender === "customer") countUnread(f.conversation.id, f.conversation.last_seq);
         conversations[f.conversation.id] = f.conversation;
         if (isNew) notifyNewChat(f.conversation);
         renderList(); renderLoad();
@@ -39,7 +41,7 @@
       case "transcript": renderTranscript(f); break;
       case "message":
         if (f.conversation === current) appendMessage(f);
-        else if (f.sender === "customer") { unread[f.conversation] = (unread[f.conversation] || 0) + 1; renderList(); }
+        else if (f.sender === "customer") { countUnread(f.conversation, f.seq); renderList(); }
         break;
       case "note": if (f.conversation === current) appendNote(f); break;
       case "typing": if (f.conversation === current) $("customer-typing").hidden = !f.active; break;
@@ -126,6 +128,16 @@
         });
     }, 250);
   });
+  // A customer message is counted once, whether its chat's watch or the list told of it.
+  // The chat on screen has nothing unread; a chat first seen has nothing counted yet.
+  function countUnread(id, seq) {
+    if (id === current || !seq) { countedUpTo[id] = Math.max(countedUpTo[id] || 0, seq || 0); return; }
+    if (!conversations[id]) { countedUpTo[id] = seq; return; }
+    if (seq > (countedUpTo[id] || conversations[id].last_seq || 0)) {
+      unread[id] = (unread[id] || 0) + 1;
+      countedUpTo[id] = seq;
+    }
+  }
   function notifyNewChat(c) {
     beep();
     if (window.Notification && Notification.permission === "granted") new Notification("New chat waiting", { body: c.last_message || "" });

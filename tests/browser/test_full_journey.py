@@ -109,3 +109,35 @@ def test_silent_customer_gets_a_check_in_from_the_bot(live_hub, new_context):
     customer_says(widget, "hello")
     expect(widget.locator(".hh-msg.hh-bot").last).to_contain_text("Are you still there?")
     assert "/silence_timeout" not in widget.locator(".hh-log").inner_text()
+
+
+def test_console_list_shows_each_chats_latest_message_and_counts_the_unread(live_hub, new_context):
+    live_hub.create_agent("kim", "kim-pass-1", name="Kim")
+    console = new_context().new_page()
+    login_console(console, live_hub.url, "kim", "kim-pass-1")
+    first = open_widget(new_context().new_page(), live_hub.url)
+    customer_says(first, "can I speak to a person?")
+    expect(first.locator(".hh-status")).to_have_text("Waiting for an agent…")
+    second = open_widget(new_context().new_page(), live_hub.url)
+    customer_says(second, "I want to talk to a human")
+    expect(second.locator(".hh-status")).to_have_text("Waiting for an agent…")
+
+    chats = console.locator("#conversation-list li")
+    expect(chats).to_have_count(2)
+    chats.first.click()  # the first chat is on screen; the second is not
+    customer_says(second, "hello? <b>anyone</b>")
+    waiting = console.locator("#conversation-list li", has_text="hello?")
+    expect(waiting.locator(".preview")).to_have_text("hello? <b>anyone</b>")  # as text
+    waiting = console.locator(
+        f"#conversation-list li[data-id='{waiting.get_attribute('data-id')}']"
+    )
+    expect(waiting.locator(".unread")).to_have_text("1")
+    customer_says(second, "still waiting")
+    expect(waiting.locator(".unread")).to_have_text("2")
+    customer_says(first, "thanks for looking")
+    on_screen = console.locator("#conversation-list li.active")
+    expect(on_screen.locator(".preview")).to_have_text("thanks for looking")
+    expect(on_screen.locator(".unread")).to_have_count(0)
+    waiting.click()
+    expect(console.locator("#transcript")).to_contain_text("still waiting")
+    expect(console.locator("#conversation-list .unread")).to_have_count(0)

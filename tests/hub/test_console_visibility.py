@@ -68,3 +68,47 @@ async def test_a_bot_handoff_summary_is_read_inside_its_batch(make_agent):
     assert last.seq > 2  # the bot said something, then the hub queued the chat
     for peer in (cust, boss_console):
         await peer.close()
+
+
+async def test_every_message_of_a_human_handled_chat_reaches_the_consoles_list(make_agent):
+    """The list shows each queued or assigned chat's latest message, whoever wrote it."""
+    from handoff_hub.agent_actions import send_agent_message
+    from handoff_hub.transitions import claim_conversation
+
+    chat, bea = await database_sync_to_async(_sales_chat_and_agent)(make_agent)
+    boss = await database_sync_to_async(make_agent)("sam", supervisor=True)
+    boss_console = await agent(boss)
+    cust, _ = await customer(token=issue_customer_token(chat.public_id))
+    public_id = str(chat.public_id)
+
+    def summary_saying(text: str):
+        def matches(frame: dict) -> bool:
+            summary = frame.get("conversation") or {}
+            return (
+                frame["type"] == "conversation"
+                and summary.get("id") == public_id
+                and summary.get("last_message") == text
+            )
+
+        return matches
+
+    await say(cust, "I want to talk to a human", "c-1")
+    await boss_console.until(
+        lambda f: f["type"] == "conversation" and f["conversation"]["id"] == public_id
+    )
+    await say(cust, "still there?", "c-2")  # queued: the list's preview follows
+    queued = (await boss_console.until(summary_saying("still there?")))["conversation"]
+    assert (queued["status"], queued["last_sender"]) == ("queued", "customer")
+    await database_sync_to_async(claim_conversation)(chat.pk, bea)
+    await say(cust, "are you there?", "c-3")
+    summary = (await boss_console.until(summary_saying("are you there?")))["conversation"]
+    assert (summary["status"], summary["last_sender"]) == ("assigned", "customer")
+    assert (summary["assigned_agent"], summary["queue"]) == ("Bea", "Sales")
+    assert summary["reason"] == "explicit_request"
+    row = await Conversation.objects.aget(pk=chat.pk)
+    assert summary["last_seq"] == row.last_seq
+    await database_sync_to_async(send_agent_message)(chat.pk, bea, "Yes, I am here.")
+    reply = (await boss_console.until(summary_saying("Yes, I am here.")))["conversation"]
+    assert (reply["last_sender"], reply["last_seq"]) == ("agent", row.last_seq + 1)
+    for peer in (cust, boss_console):
+        await peer.close()
