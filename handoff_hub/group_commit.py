@@ -169,14 +169,6 @@ class GroupCommitter:
             self.jobs_done += len(batch)
             return
         except Exception as error:  # noqa: BLE001 - retried one by one below
-            if write_batch.committed_by_flush():
-                # Its writes are in: running the jobs again would store them twice. What
-                # failed came after (its live events are lost; clients catch up by replay).
-                logger.exception("Batch of %s failed after its commit", len(batch))
-                self.batches += 1
-                self.jobs_done += len(batch)
-                self._reset_connection()
-                return
             logger.info("Batch of %s failed (%s); retrying each alone", len(batch), error)
             self._reset_connection()
         for job in ordered:
@@ -202,14 +194,21 @@ class GroupCommitter:
 
 
 def _run_in_transaction(jobs: list[Job]) -> None:
-    with write_batch.batch(), transaction.atomic():
-        write_batch.prepare(
-            [job.order_key for job in jobs if job.order_key],
-            [(job.order_key, job.client_id) for job in jobs if job.client_id],
-        )
-        for job in jobs:
-            job.result = job.function(*job.args)
-        write_batch.flush(commit=True)
+    try:
+        with write_batch.batch(), transaction.atomic():
+            write_batch.prepare(
+                [job.order_key for job in jobs if job.order_key],
+                [(job.order_key, job.client_id) for job in jobs if job.client_id],
+            )
+            for job in jobs:
+                job.result = job.function(*job.args)
+            write_batch.flush(commit=True)
+    except Exception:
+        if not write_batch.committed_by_flush():
+            raise
+        # Its writes are in: running its jobs again would store them twice. What failed came
+        # after the commit (its live events are lost; clients catch up by replay).
+        logger.exception("Batch of %s failed after its commit", len(jobs))
 
 
 def _hand_back(batch: list[Job], events: list) -> None:
