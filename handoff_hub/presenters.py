@@ -14,13 +14,17 @@ def agent_name(user) -> str | None:
 READ = object()
 
 
+def last_message_of(conversation: Conversation):
+    return conversation.messages.order_by("-seq").first()
+
+
 def conversation_summary(conversation: Conversation, ticket=READ, last_message=READ) -> dict:
     """The console's view of a chat; pass its latest ticket and message if you hold them."""
     if ticket is READ:
         ticket = conversation.tickets.order_by("-enqueued_at").first()
     last = last_message
     if last is READ:
-        last = conversation.messages.order_by("-seq").first()
+        last = last_message_of(conversation)
     return {
         "id": str(conversation.public_id),
         "status": conversation.status,

@@ -10,11 +10,11 @@ all in the batch's transaction, before its single COMMIT. On PostgreSQL the two 
 together (after the BEGIN, which psycopg sends and waits for on its own), and so do all the
 writes with the COMMIT: a batch of stored messages and bot turns is three round trips
 however many it holds (BEGIN, reads, writes + COMMIT), where one per statement was six or
-more; a batch that owes consoles summaries, or runs transitions, reads a little more first,
-and with a webhook active the COMMIT waits for the deliveries. Each is a wait for the database and
-then for this process's interpreter lock, on the thread every message waits for; they cost
-most where the database is on another machine. Outside a batch every function here falls
-back to the plain one-row query, so the rest of the hub is unchanged.
+more. A batch that owes consoles summaries, or runs transitions, reads a little more first;
+with a webhook active the COMMIT waits for the deliveries. Each round trip is a wait for the
+database and then for this process's interpreter lock, on the thread every message waits
+for; they cost most where the database is on another machine. Outside a batch every
+function here falls back to the plain one-row query, so the rest of the hub is unchanged.
 """
 
 import contextlib
@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from handoff_hub import hooks
 from handoff_hub.models import Conversation, HandoffTicket, Message, TrackerEvents
-from handoff_hub.presenters import conversation_summary
+from handoff_hub.presenters import conversation_summary, last_message_of
 
 _LIGHT_DEFER = ("tracker_state", "customer_metadata")
 _INSERT_CHUNK = 500  # rows per INSERT: well below SQLite's limit of bound variables
@@ -463,7 +463,7 @@ class _OwedSummaries:
                 self.last_message[message.conversation_id] = message
         for pk, conversation in conversations.items():
             if pk not in self.last_message:
-                self.last_message[pk] = conversation.messages.order_by("-seq").first()
+                self.last_message[pk] = last_message_of(conversation)
         skip = tuple(
             f.name
             for f in HandoffTicket._meta.concrete_fields
