@@ -128,15 +128,14 @@
         });
     }, 250);
   });
-  // A customer message is counted once, whether its chat's watch or the list told of it.
-  // The chat on screen has nothing unread; a chat first seen has nothing counted yet.
+  // A customer message is counted once, whether its chat's watch or the list told of it:
+  // only past what this console has already seen of the chat (all of a chat first seen now),
+  // and never for the chat on screen.
   function countUnread(id, seq) {
-    if (id === current || !seq) { countedUpTo[id] = Math.max(countedUpTo[id] || 0, seq || 0); return; }
-    if (!conversations[id]) { countedUpTo[id] = seq; return; }
-    if (seq > (countedUpTo[id] || conversations[id].last_seq || 0)) {
-      unread[id] = (unread[id] || 0) + 1;
-      countedUpTo[id] = seq;
-    }
+    var known = conversations[id];
+    var seen = Math.max(countedUpTo[id] || 0, known ? known.last_seq || 0 : seq);
+    if (seq > seen && id !== current) unread[id] = (unread[id] || 0) + 1;
+    countedUpTo[id] = Math.max(seen, seq);
   }
   function notifyNewChat(c) {
     beep();

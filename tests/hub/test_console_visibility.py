@@ -45,9 +45,8 @@ async def test_queued_chat_of_another_queue_never_reaches_an_agent_console(make_
         await peer.close()
 
 
-async def test_a_bot_handoff_summary_is_read_inside_its_batch(make_agent):
-    """The summary of a chat a bot turn hands off is built by the turn's batch, before its
-    commit: the queue, the new ticket, and the last message the batch wrote."""
+async def test_a_bot_handoffs_summary_shows_its_queue_ticket_and_last_message(make_agent):
+    """The summary a bot turn's handoff sends (built by the turn's batch) matches the rows."""
     chat, _bea = await database_sync_to_async(_sales_chat_and_agent)(make_agent)
     boss = await database_sync_to_async(make_agent)("sam", supervisor=True)
     boss_console = await agent(boss)
