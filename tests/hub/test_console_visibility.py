@@ -45,12 +45,18 @@ async def test_queued_chat_of_another_queue_never_reaches_an_agent_console(make_
         await peer.close()
 
 
-async def test_a_bot_handoffs_summary_shows_its_queue_ticket_and_last_message(make_agent):
-    """The summary a bot turn's handoff sends (built by the turn's batch) matches the rows."""
-    chat, _bea = await database_sync_to_async(_sales_chat_and_agent)(make_agent)
+async def _sales_chat_under_a_supervisors_eye(make_agent):
+    """A Sales chat, Bea who serves Sales, a supervisor's console and the chat's customer."""
+    chat, bea = await database_sync_to_async(_sales_chat_and_agent)(make_agent)
     boss = await database_sync_to_async(make_agent)("sam", supervisor=True)
     boss_console = await agent(boss)
     cust, _ = await customer(token=issue_customer_token(chat.public_id))
+    return chat, bea, boss_console, cust
+
+
+async def test_a_bot_handoffs_summary_shows_its_queue_ticket_and_last_message(make_agent):
+    """The summary a bot turn's handoff sends (built by the turn's batch) matches the rows."""
+    chat, _bea, boss_console, cust = await _sales_chat_under_a_supervisors_eye(make_agent)
     await say(cust, "I want to talk to a human", "c-1")
     public_id = str(chat.public_id)
     frame = await boss_console.until(
@@ -74,10 +80,7 @@ async def test_every_message_of_a_human_handled_chat_reaches_the_consoles_list(m
     from handoff_hub.agent_actions import send_agent_message
     from handoff_hub.transitions import claim_conversation
 
-    chat, bea = await database_sync_to_async(_sales_chat_and_agent)(make_agent)
-    boss = await database_sync_to_async(make_agent)("sam", supervisor=True)
-    boss_console = await agent(boss)
-    cust, _ = await customer(token=issue_customer_token(chat.public_id))
+    chat, bea, boss_console, cust = await _sales_chat_under_a_supervisors_eye(make_agent)
     public_id = str(chat.public_id)
 
     def summary_saying(text: str):
