@@ -51,6 +51,9 @@ class TurnInput:
     text: str
     message_id: str
     deadline: float | None = None  # time.monotonic() when the socket gives up on the turn
+    # Computed ahead of its message's store (early_turns): it stops, with EffectsDeferred,
+    # before anything that acts outside the conversation.
+    early: bool = False
 
     def past_deadline(self) -> bool:
         """Given up on (or about to be) before it was computed: computing it is wasted, and
@@ -112,6 +115,12 @@ def read_turn_input(conversation_id: int, message: Message) -> TurnInput | None:
 
 
 def turn_input_for(conversation: Conversation, message: Message, tracker_state) -> TurnInput:
+    text = message.text or message.data.get("payload", "")
+    return turn_input_of(conversation, text, message.seq, tracker_state)
+
+
+def turn_input_of(conversation: Conversation, text: str, seq: int, tracker_state) -> TurnInput:
+    """The turn for the customer message `text` numbered `seq` (stored, or about to be)."""
     return TurnInput(
         conversation_id=conversation.pk,
         sender_id=str(conversation.public_id),
@@ -120,8 +129,8 @@ def turn_input_for(conversation: Conversation, message: Message, tracker_state) 
         metadata=conversation.customer_metadata or None,
         tracker_state=tracker_state,
         tracker_version=conversation.tracker_version,
-        text=message.text or message.data.get("payload", ""),
-        message_id=str(message.seq),
+        text=text,
+        message_id=str(seq),
     )
 
 
@@ -132,14 +141,15 @@ def compute_turn(turn: TurnInput):
     effect on the next one. The result remembers it (`assistant_version`) for the record.
     """
     loaded = assistant_for(turn)  # reads only .site and .channel
-    result = loaded.assistant.handle(
-        turn.tracker_state,
-        turn.text,
-        sender_id=turn.sender_id,
-        channel=turn.channel,
-        metadata=turn.metadata,
-        message_id=turn.message_id,
-    )
+    with outside_effects.local_only(turn.early):
+        result = loaded.assistant.handle(
+            turn.tracker_state,
+            turn.text,
+            sender_id=turn.sender_id,
+            channel=turn.channel,
+            metadata=turn.metadata,
+            message_id=turn.message_id,
+        )
     result.assistant_version = loaded
     return result
 
@@ -227,6 +237,38 @@ def start_turn(turn: TurnInput, loop, future: PendingTurn) -> None:
         start_in_engine_thread(compute_and_commit, turn, loop, future)
 
 
+def start_early_turn(turn: TurnInput, loop, future: asyncio.Future) -> None:
+    """Compute `turn` (an early one) without committing it, like start_turn: `future` gets
+    the computed result, or EngineFailed (caused by EffectsDeferred where it stopped before
+    acting outside the conversation). From the event loop; returns at once."""
+    from handoff_hub import engine_processes
+
+    if engine_processes.enabled():
+        engine_processes.start_turn(turn, loop, future, commit=False)
+    else:
+        start_in_engine_thread(compute_and_hand_back, turn, loop, future)
+
+
+def compute_and_hand_back(turn: TurnInput, loop, future) -> None:
+    """In an engine thread: compute the turn and hand the result to `future` (uncommitted)."""
+    if turn.past_deadline():
+        fail_turn(loop, future, TurnExpired(NOT_COMPUTED))
+        return
+    try:
+        result = compute_encoded_turn(turn)
+    except BaseException as error:
+        fail_turn(loop, future, error)
+        if not isinstance(error, Exception):
+            raise
+        return
+    hand_back(loop, future, result)
+
+
+def hand_back(loop, future, result) -> None:
+    """From any thread: a computed, uncommitted turn's result to `future` on `loop`."""
+    _settle_from_thread(loop, future, result=result)
+
+
 def compute_and_commit(turn: TurnInput, loop, future) -> None:
     """In an engine thread: compute the turn, then queue its commit (see start_turn)."""
     # Whatever happens here, `future` is settled: the socket waits for it (and a drain for
@@ -281,10 +323,14 @@ def _apply_and_keep(conversation_id: int, base_version: int, result, pending: Pe
     return apply_turn(conversation_id, base_version, result), result
 
 
-def _settle_from_thread(loop, future, error: BaseException) -> None:
+def _settle_from_thread(loop, future, error: BaseException | None = None, result=None) -> None:
     def settle() -> None:
-        if not future.done():
+        if future.done():
+            return
+        if error is not None:
             future.set_exception(error)
+        else:
+            future.set_result(result)
 
     with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits for it
         loop.call_soon_threadsafe(settle)
@@ -352,6 +398,8 @@ def apply_turn_result(conversation: Conversation, result) -> list[Message]:
         enqueue_handoff(conversation, result.handoff.reason, context)
     elif getattr(result, "hangup", False):
         close_after_hangup(conversation)
+    # The chat's last seq after this turn: the socket's next early turn numbers its message.
+    result.committed_last_seq = conversation.last_seq
     return said
 
 

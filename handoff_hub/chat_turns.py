@@ -50,6 +50,11 @@ async def one_at_a_time(conversation_id: int):
         _leave(conversation_id, chat)
 
 
+def idle(conversation_id: int) -> bool:
+    """No turn of the chat holds it, waits for it or runs on here."""
+    return conversation_id not in _chats
+
+
 def finish_later(conversation_id: int, turn: asyncio.Future) -> None:
     """The holder of the chat's turn leaves (its socket closed) while `turn` runs on: the
     chat's next turn here waits for it as if it still held the chat, and a drain waits for it

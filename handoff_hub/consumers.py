@@ -30,7 +30,7 @@ from handoff_hub.realtime import (
 )
 from handoff_hub.socket_turns import SocketTurns
 from handoff_hub.sockets import HubConsumer
-from handoff_hub.status import FINISHED
+from handoff_hub.status import FINISHED, ConversationStatus
 from handoff_hub.tokens import (
     issue_customer_token,
     read_customer_token,
@@ -277,8 +277,10 @@ class CustomerConsumer(HubConsumer):
         # A button press sends its payload; its title is what the customer saw themselves say.
         title = frames.optional_str(frame, "title", 200)
         async with lifecycle.tracked():
+            # The bot's turn starts now, beside the store (handoff_hub.early_turns).
+            early = self.turns.start_early(conversation, text) if self._with_bot() else None
             stored = await self._store(
-                conversation, text, client_id, {"title": title} if title else None
+                conversation, text, client_id, {"title": title} if title else None, early
             )
             # Acknowledged only now: the message is committed.
             await self.send_json(
@@ -290,10 +292,16 @@ class CustomerConsumer(HubConsumer):
                 }
             )
             if stored.created or stored.unanswered:
-                await self.turns.answer(conversation, stored)
+                await self.turns.answer(conversation, stored, early)
 
-    async def _store(self, conversation, text, client_id, data) -> StoredMessage:
+    def _with_bot(self) -> bool:
+        """As far as this socket was told, the chat is with the bot."""
+        return self.status_sent == ConversationStatus.BOT
+
+    async def _store(self, conversation, text, client_id, data, early=None) -> StoredMessage:
         try:
+            if early is not None:  # stored with the bot's answer if it is ready in time
+                return await early.store(conversation.pk, text, client_id, data)
             return await group_commit.submit(
                 store_incoming,
                 conversation.pk,

@@ -29,8 +29,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 
+from bot_engine.actions import outside_effects
 from handoff_hub import engine_replies, engine_wire, watch_ticks
-from handoff_hub.bot_turns import fail_turn, queue_commit
+from handoff_hub.bot_turns import fail_turn, hand_back, queue_commit
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,13 +65,14 @@ def enabled() -> bool:
     return int(settings.HUB.get("ENGINE_PROCESSES", 0)) > 0
 
 
-def start_turn(turn, loop, future) -> None:
-    """bot_turns.start_turn's path when engine processes are on. Never blocks the loop."""
+def start_turn(turn, loop, future, commit: bool = True) -> None:
+    """bot_turns.start_turn's path when engine processes are on (with `commit=False`,
+    start_early_turn's: the result goes to `future` uncommitted). Never blocks the loop."""
     if _shutting_down:  # after the drain's last step: nothing may start processes again
         fail_turn(loop, future, EngineProcessEnded("the hub is shutting down"))
         return
     processes = _processes or start_engine_processes(wait=False)
-    processes[turn.conversation_id % len(processes)].start_turn(turn, loop, future)
+    processes[turn.conversation_id % len(processes)].start_turn(turn, loop, future, commit)
 
 
 def start_engine_processes(wait: bool = True, timeout: float = 120) -> list["EngineProcess"]:
@@ -113,6 +115,7 @@ class _Pending:
     turn: object  # bot_turns.TurnInput
     loop: object  # asyncio.AbstractEventLoop
     future: object  # asyncio.Future of `loop`
+    commit: bool = True  # False: an early turn, its result handed back uncommitted
     action_ran: str | None = None  # the custom action the worker said it started
 
 
@@ -148,12 +151,12 @@ class EngineProcess:
             self._spawn()
         self.watchdog.start()
 
-    def start_turn(self, turn, loop, future) -> None:
+    def start_turn(self, turn, loop, future, commit: bool = True) -> None:
         token = getattr(turn.tracker_state, "token", None)
         wire_turn = replace(turn, tracker_state=None) if token else turn
         with self.lock:
             request_id = next(self.request_ids)
-            self.pending[request_id] = _Pending(turn, loop, future)
+            self.pending[request_id] = _Pending(turn, loop, future, commit)
             self._send_locked(engine_wire.TurnRequest(request_id, wire_turn, token))
 
     def wait_ready(self, timeout: float) -> None:
@@ -346,7 +349,11 @@ class EngineProcess:
                 self._send_locked(engine_wire.TurnRequest(reply.request_id, whole))
             return
         if isinstance(reply, engine_wire.TurnFailed):
-            fail_turn(entry.loop, entry.future, RemoteEngineError(reply.error))
+            if reply.deferred_step is not None:
+                error = outside_effects.EffectsDeferred(reply.deferred_step)
+            else:
+                error = RemoteEngineError(reply.error)
+            fail_turn(entry.loop, entry.future, error)
             return
         try:
             result = engine_replies.result_from(reply, entry.turn)
@@ -354,6 +361,9 @@ class EngineProcess:
             fail_turn(entry.loop, entry.future, error)
             raise
         result.action_ran = entry.action_ran  # as compute_encoded_turn says in-process
+        if not entry.commit:
+            hand_back(entry.loop, entry.future, result)
+            return
         queue_commit(entry.turn, result, entry.loop, entry.future)  # settles it on failure
 
     def _replace(self, sock: socket.socket, process: subprocess.Popen, reason: str) -> None:

@@ -107,3 +107,5 @@ class ActionStarted:
 class TurnFailed:
     request_id: int
     error: str  # the engine's traceback, formatted in the worker
+    # An early turn that stopped before acting outside the conversation: where (not a failure).
+    deferred_step: str | None = None

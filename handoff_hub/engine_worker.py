@@ -123,6 +123,10 @@ class EngineWorker:
         """Compute and send one reply; whatever goes wrong, the hub hears about the turn."""
         try:
             frame = engine_wire.encode(self.compute(request))
+        except outside_effects.EffectsDeferred as deferred:  # an early turn, stopped in time
+            frame = engine_wire.encode(
+                engine_wire.TurnFailed(request.request_id, str(deferred), deferred.step)
+            )
         except BaseException:  # the hub's turn must be settled, even by SystemExit
             frame = engine_wire.encode(
                 engine_wire.TurnFailed(request.request_id, traceback.format_exc())

@@ -108,6 +108,8 @@ class StoredMessage:
     tracker_version: int
     # A resend of a message the bot never answered (e.g. the database failed in between).
     unanswered: bool = False
+    # What the bot said, when its turn was committed with the message (early_turns).
+    answer: list[Message] | None = None
 
 
 def store_incoming(
@@ -119,18 +121,25 @@ def store_incoming(
     """
     with transaction.atomic(savepoint=False):
         conversation = lock_conversation_light(conversation_id)
-        if client_id:
-            existing = write_batch.message_with_client_id(conversation, client_id)
-            if existing is not None:
-                return StoredMessage(
-                    existing,
-                    False,
-                    conversation.status,
-                    conversation.tracker_version,
-                    unanswered=existing.seq == conversation.last_seq,
-                )
-        message = append_message(conversation, Sender.CUSTOMER, text, data, client_id)
-        return StoredMessage(message, True, conversation.status, conversation.tracker_version)
+        return store_in_locked(conversation, text, client_id, data)
+
+
+def store_in_locked(
+    conversation: Conversation, text: str, client_id: str | None, data: dict | None
+) -> StoredMessage:
+    """store_incoming's work on a conversation the caller has locked."""
+    if client_id:
+        existing = write_batch.message_with_client_id(conversation, client_id)
+        if existing is not None:
+            return StoredMessage(
+                existing,
+                False,
+                conversation.status,
+                conversation.tracker_version,
+                unanswered=existing.seq == conversation.last_seq,
+            )
+    message = append_message(conversation, Sender.CUSTOMER, text, data, client_id)
+    return StoredMessage(message, True, conversation.status, conversation.tracker_version)
 
 
 def store_customer_message(

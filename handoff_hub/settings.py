@@ -192,6 +192,9 @@ HUB = {
     # A socket's bot turn not committed this long after it started is given up: the customer
     # gets the internal-error answer, and whatever the turn computes later is dropped. 0: never.
     "TURN_DEADLINE_SECONDS": float(os.environ.get("HUB_TURN_DEADLINE_SECONDS", 60)),
+    # A socket's bot turn starts when its message arrives, beside the store; the store waits
+    # this long for it, to commit message and answer together. 0: turns start after the store.
+    "EARLY_TURN_MS": float(os.environ.get("HUB_EARLY_TURN_MS", 20)),
     # An agent whose console has been silent this long goes offline; their chats are re-queued.
     "AGENT_SILENCE_SECONDS": int(os.environ.get("HUB_AGENT_SILENCE_SECONDS", 90)),
     # Shared with the host site to verify customer ids (HMAC-SHA256 of the id). Empty: off.

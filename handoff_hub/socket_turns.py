@@ -10,6 +10,9 @@ custom action. Turns of one chat on one process run one at a time (handoff_hub.c
 one whose socket goes away (the task cancelled) runs on to its end, and the chat's next turn
 here waits for it. A turn not committed by its deadline (HUB_TURN_DEADLINE_SECONDS) gets the
 apology, as a failed one does, and frees the chat: a stuck thread must not silence it forever.
+
+The cache also lets a turn start as its message arrives (`start_early`, handoff_hub.early_turns):
+such a turn is the first attempt only if it was computed on what the store found.
 """
 
 import asyncio
@@ -20,7 +23,8 @@ import time
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from handoff_hub import chat_turns, group_commit
+from bot_engine.actions.outside_effects import EffectsDeferred
+from handoff_hub import chat_turns, early_turns, group_commit
 from handoff_hub.bot_turns import (
     NOT_WITH_BOT,
     STALE,
@@ -32,6 +36,7 @@ from handoff_hub.bot_turns import (
     read_turn_input,
     start_turn,
     turn_input_for,
+    turn_input_of,
 )
 from handoff_hub.engine_pool import in_engine_thread
 from handoff_hub.engine_processes import EngineProcessEnded
@@ -45,19 +50,41 @@ MAX_ATTEMPTS = 3
 
 class SocketTurns:
     def __init__(self):
-        # (tracker_version, tracker_state) after this socket's last committed turn.
-        self.tracker: tuple[int, dict | None] | None = None
+        # (tracker_version, tracker_state, last_seq) after this socket's last committed turn.
+        self.tracker: tuple[int, dict | None, int] | None = None
 
     def new_chat(self, tracker_version: int) -> None:
         """A chat this socket just created has no tracker yet: its first turn reads no row."""
-        self.tracker = (tracker_version, None)
+        self.tracker = (tracker_version, None, 0)
 
     def forget(self) -> None:
         self.tracker = None
 
-    async def answer(self, conversation, stored: StoredMessage) -> None:
-        """Run the bot's turn off the event loop and commit it, unless a human has the chat."""
+    def start_early(self, conversation, text: str) -> early_turns.EarlyTurn | None:
+        """Start the turn for the customer message `text` before it is stored, on the cached
+        tracker and the seq it will get if nothing else lands first; None when there is no
+        cache or the chat has a turn running here."""
+        if self.tracker is None or not early_turns.enabled(conversation.pk):
+            return None
+        version, state, last_seq = self.tracker
+        turn = turn_input_of(conversation, text, last_seq + 1, state)
+        turn = dataclasses.replace(turn, tracker_version=version, deadline=_deadline(), early=True)
+        try:
+            return early_turns.start(turn)
+        except Exception:  # noqa: BLE001 - only a head start is lost: the turn runs as usual
+            logger.exception("Could not start an early turn of %s", conversation.public_id)
+            return None
+
+    async def answer(
+        self, conversation, stored: StoredMessage, early: early_turns.EarlyTurn | None = None
+    ) -> None:
+        """Run the bot's turn off the event loop and commit it, unless a human has the chat.
+        `early`: the turn started as the message arrived, if any (its result may already be
+        committed with the message: `stored.answer`)."""
         conversation_id = conversation.pk
+        if stored.answer is not None:
+            self._committed(conversation_id, early.turn, early.computed())
+            return
         status = stored.status
         if status in FINISHED:
             status = (await database_sync_to_async(reopen_conversation)(conversation_id)).status
@@ -71,7 +98,11 @@ class SocketTurns:
                 if not stored.created:
                     return  # a resend, answered by that turn (the first socket's)
                 version = -1  # re-read the tracker it left
-            turn = asyncio.ensure_future(self._take_turn(conversation, stored, version))
+            if early is not None and not (
+                early.fits(stored) and early.turn.tracker_version == version
+            ):
+                early = None  # computed on something else than the row now holds
+            turn = asyncio.ensure_future(self._take_turn(conversation, stored, version, early))
             try:
                 await asyncio.shield(turn)
             except asyncio.CancelledError:
@@ -80,46 +111,46 @@ class SocketTurns:
                 chat_turns.finish_later(conversation_id, turn)
                 raise
 
-    async def _take_turn(self, conversation, stored: StoredMessage, version: int) -> None:
-        seconds = settings.HUB["TURN_DEADLINE_SECONDS"]
-        # In time.monotonic(), which engine threads and engine processes on this machine
-        # read alike.
-        deadline = time.monotonic() + seconds if seconds > 0 else None
+    async def _take_turn(self, conversation, stored: StoredMessage, version: int, early) -> None:
+        # An early turn's deadline counts from its message's arrival.
+        deadline = early.turn.deadline if early is not None else _deadline()
         try:
-            await self._compute_and_commit(conversation, stored, version, deadline)
+            await self._compute_and_commit(conversation, stored, version, deadline, early)
         except TurnOverran:
             self.tracker = None  # which turn the cache holds is not known here: re-read it
             logger.error(
                 "A bot turn of conversation %s was not committed within %g s; given up",
                 conversation.public_id,
-                seconds,
+                settings.HUB["TURN_DEADLINE_SECONDS"],
             )
             await group_commit.submit(
                 commit_bot_failure, conversation.pk, order_key=conversation.pk
             )
 
     async def _compute_and_commit(
-        self, conversation, stored: StoredMessage, version: int, deadline: float | None
+        self, conversation, stored: StoredMessage, version: int, deadline: float | None, early
     ) -> None:
         conversation_id = conversation.pk
         retried_lost_turn = False
-        # One more pass than MAX_ATTEMPTS for the retry of a turn lost with its process.
-        for _attempt in range(MAX_ATTEMPTS + 1):
-            cached = self.tracker is not None and self.tracker[0] == version
-            if cached:
-                turn = turn_input_for(conversation, stored.message, self.tracker[1])
-                turn = dataclasses.replace(turn, tracker_version=version)
+        # One more pass than MAX_ATTEMPTS for the retry of a turn lost with its process, and
+        # one for an early turn that stopped before acting outside the conversation.
+        passes = MAX_ATTEMPTS + 1 + (early is not None)
+        for _attempt in range(passes):
+            done = PendingTurn(loop=asyncio.get_running_loop())
+            if early is not None:  # the first attempt, started as the message arrived
+                turn = early.turn
+                early.commit_when_computed(done)
+                early = None
             else:
-                reading = in_engine_thread(read_turn_input, conversation_id, stored.message)
-                turn = await _by_deadline(reading, deadline)
+                turn = await self._turn_input(conversation, stored, version, deadline)
                 if turn is None:
                     return
-            turn = dataclasses.replace(turn, deadline=deadline)
-            done = PendingTurn(loop=asyncio.get_running_loop())
-            start_turn(turn, asyncio.get_running_loop(), done)
+                start_turn(turn, asyncio.get_running_loop(), done)
             try:
                 said, result = await _committed_by_deadline(done, deadline)
             except EngineFailed as failure:
+                if isinstance(failure.__cause__, EffectsDeferred):
+                    continue  # its message is stored now: computed again, acting this time
                 if turn.past_deadline():  # not computed for that reason, or too late anyway
                     raise TurnOverran() from None
                 lost = failure.__cause__
@@ -148,8 +179,7 @@ class SocketTurns:
                 self.tracker = None  # the turn was dropped: the cache must not hold it
                 return
             if said != STALE:
-                self.tracker = (turn.tracker_version + 1, result.tracker_state)
-                chat_turns.note_commit(conversation_id, turn.tracker_version + 1)
+                self._committed(conversation_id, turn, result)
                 return
             self.tracker = None
             if result.action_ran is not None:  # another process's turn of the chat landed
@@ -162,6 +192,32 @@ class SocketTurns:
                 return
             version = -1  # re-read the tracker another turn moved on
         logger.warning("Gave up on a bot turn for conversation %s", conversation.public_id)
+
+    async def _turn_input(self, conversation, stored: StoredMessage, version: int, deadline):
+        """The turn for `stored` on the cached tracker if it is at `version`, else on the
+        row's (None: the chat is no longer with the bot)."""
+        if self.tracker is not None and self.tracker[0] == version:
+            turn = turn_input_for(conversation, stored.message, self.tracker[1])
+            turn = dataclasses.replace(turn, tracker_version=version)
+        else:
+            reading = in_engine_thread(read_turn_input, conversation.pk, stored.message)
+            turn = await _by_deadline(reading, deadline)
+            if turn is None:
+                return None
+        return dataclasses.replace(turn, deadline=deadline)
+
+    def _committed(self, conversation_id: int, turn, result) -> None:
+        """`result`, computed on `turn`, is committed: the cache holds what it left."""
+        version = turn.tracker_version + 1
+        self.tracker = (version, result.tracker_state, result.committed_last_seq)
+        chat_turns.note_commit(conversation_id, version)
+
+
+def _deadline() -> float | None:
+    """When a turn starting now is given up on (HUB_TURN_DEADLINE_SECONDS), in
+    time.monotonic(), which engine threads and engine processes on this machine read alike."""
+    seconds = settings.HUB["TURN_DEADLINE_SECONDS"]
+    return time.monotonic() + seconds if seconds > 0 else None
 
 
 async def _by_deadline(awaitable, deadline: float | None):

@@ -10,6 +10,7 @@ intent triggers precedence). The LLM generator names of Rasa Pro build `LLMGener
 from collections.abc import Callable
 from pathlib import Path
 
+from bot_engine.actions import outside_effects
 from bot_engine.commands import catalogue as c
 from bot_engine.commands.llm_bridge import LLM_GENERATOR_COMPONENTS, LLMGenerator
 from bot_engine.commands.nlu_adapter import NLUCommandAdapter
@@ -73,6 +74,8 @@ def generate_commands(parse: dict, tracker, flows: FlowsList, generators: list) 
     for generator in generators:
         try:
             produced = generator.predict_commands(parse, tracker, flows)
+        except outside_effects.EffectsDeferred:
+            raise  # not a failure: the turn is computed again once its message is stored
         except Exception:  # noqa: BLE001 - a failing generator must not fail the turn (§8.3.1)
             produced = []
         commands, _problems = c.parse_commands(produced)

@@ -15,6 +15,7 @@ import time
 import urllib.parse
 
 from bot_engine import bounded_http
+from bot_engine.actions import outside_effects
 from bot_engine.llm.config import Deployment, resolve_deployments
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class LLMClient:
         max_tokens: int | None = None,
     ) -> str:
         """The text of the first choice; raises LLMError when no deployment answers usefully."""
+        outside_effects.about_to_call("an LLM call")
         order = list(self.deployments)
         self._rng.shuffle(order)
         failure: LLMError | None = None

@@ -169,7 +169,10 @@ async def test_a_turn_lost_after_its_custom_action_started_is_not_computed_again
         apology = await chat.until(bot_said, timeout=30)
         assert apology["text"] == INTERNAL_ERROR_TEXT
         await chat.until(lambda f: f["type"] == "status" and f["status"] == "queued")
-        assert len(requests) == 1, "the turn was sent again after its action had started"
+        # The early turn stopped before the action; the turn computed once the message was
+        # stored ran it, and was not sent again after the process died.
+        early = [is_early for _tracker, _token, is_early in requests]
+        assert early == [True, False], "the turn was sent again after its action had started"
         await chat.close()
     finally:
         await asyncio.to_thread(engine_processes.stop_engine_processes)
@@ -503,3 +506,49 @@ async def test_an_engine_process_stuck_in_a_turn_given_up_on_is_replaced(
         await chat.close()
     finally:
         await asyncio.to_thread(engine_processes.stop_engine_processes)
+
+
+@pytest.mark.parametrize("in_engine_process", [False, True], ids=["engine threads", "process"])
+async def test_an_early_turn_runs_no_action_for_a_message_that_was_not_stored(
+    settings, tmp_path, slow_action_server, action_calls, in_engine_process, monkeypatch
+):
+    """The bot's turn starts as the message arrives, before it is stored; the store fails and
+    the customer is told to send it again. The early turn stopped before the custom action, so
+    the action runs once, for the message that was stored, not also for the one that was not."""
+    from django.db import DatabaseError
+
+    from handoff_hub import early_turns, engine_processes
+
+    _counted_weather_bot(settings, tmp_path, slow_action_server)
+    settings.HUB = {
+        **settings.HUB,
+        "ENGINE_PROCESSES": int(in_engine_process),
+        "EARLY_TURN_MS": 10_000,  # the store waits for the early turn, however far it gets
+    }
+    real_store = early_turns.store_incoming
+    database_away = True
+
+    def store_or_fail(*args):
+        if database_away:  # in its batch, and again alone
+            raise DatabaseError("the database went away")
+        return real_store(*args)
+
+    monkeypatch.setattr(early_turns, "store_incoming", store_or_fail)
+    if in_engine_process:
+        await asyncio.to_thread(engine_processes.start_engine_processes)
+    try:
+        chat, _ = await customer()
+        text = "what's the weather like?"
+        await chat.send({"type": "message", "client_id": "early-1", "text": text})
+        error = await chat.until(lambda f: f["type"] == "error", timeout=20)
+        assert error["code"] == "try_again"
+        await asyncio.sleep(2)  # time enough for the 1.5 s action to note a run
+        assert action_calls() == []
+        database_away = False
+        await say(chat, text, "early-1")  # the widget sends it again
+        await chat.until(lambda f: bot_said(f) and f["text"] == "Sunny, counted.", timeout=20)
+        assert action_calls() == [text]
+        await chat.close()
+    finally:
+        if in_engine_process:
+            await asyncio.to_thread(engine_processes.stop_engine_processes)

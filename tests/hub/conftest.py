@@ -155,14 +155,35 @@ async def a_chat_switches_version_on_activation(make_version) -> None:
     await cust.close()
 
 
+def record_computed_turns(monkeypatch, in_engine_process: bool):
+    """A function giving, for each turn the engine was asked to compute from now on, whether
+    it was an early one (in engine threads: each compute; in engine processes: each request)."""
+    if in_engine_process:
+        sent = record_turn_requests(monkeypatch)
+        return lambda: [early for _tracker, _token, early in sent]
+    from handoff_hub import bot_turns
+
+    computed = []
+    real_compute = bot_turns.compute_turn
+
+    def recording_compute(turn):
+        computed.append(turn.early)
+        return real_compute(turn)
+
+    monkeypatch.setattr(bot_turns, "compute_turn", recording_compute)
+    return lambda: list(computed)
+
+
 def record_turn_requests(monkeypatch) -> list:
-    """(carries a tracker, carries a token) of each turn request the hub sends from now on."""
+    """(carries a tracker, carries a token, is an early turn) of each turn request the hub
+    sends from now on."""
     sent = []
     real_encode = engine_wire.encode
 
     def recording_encode(message):
         if isinstance(message, engine_wire.TurnRequest):
-            sent.append((message.turn.tracker_state is not None, message.token is not None))
+            turn = message.turn
+            sent.append((turn.tracker_state is not None, message.token is not None, turn.early))
         return real_encode(message)
 
     monkeypatch.setattr(engine_wire, "encode", recording_encode)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from bot_engine import Assistant, ProjectError
+from bot_engine.actions import outside_effects
 from tests.engine.conftest import FIXTURES, Chat
 from tests.engine.llm.conftest import API_KEY, API_KEY_VARIABLE, FakeChatCompletions, local_model
 
@@ -150,3 +151,37 @@ def test_a_literal_api_key_in_config_is_a_validation_error(tmp_path, model_dir, 
     text = str(raised.value)
     assert "config.yml" in text and "SingleStepLLMCommandGenerator" in text
     assert "sk-literal-secret-in-yaml" not in text
+
+
+def test_a_turn_computed_ahead_stops_before_the_llm_command_generator(
+    tmp_path, model_dir, llm_server
+):
+    """An early turn (its message not stored yet) must not call an LLM: that costs, and may be
+    logged by the provider, for a message that could still fail to be stored."""
+    assistant = Assistant.load(bank_project(tmp_path, llm_server), model_dir=model_dir)
+    llm_server.answer("StartFlow(open_savings)\nSetSlot(account_type, savings)")
+    chat = Chat(assistant)
+    with outside_effects.local_only(), pytest.raises(outside_effects.EffectsDeferred) as stop:
+        chat.say("xyzzy frobnicate qux")
+    assert stop.value.step == "an LLM call"
+    assert llm_server.requests == []
+    chat.say("xyzzy frobnicate qux")  # computed again once stored: now it asks the LLM
+    assert chat.tracker().slots["account_type"] == "savings"
+    assert len(llm_server.requests) == 1
+
+
+def test_a_turn_computed_ahead_stops_before_the_rephraser(tmp_path, model_dir, llm_server):
+    nlg = {"type": "rephrase", "llm": local_model(llm_server)}
+    project = bank_project(tmp_path, llm_server, generator=False, nlg=nlg)
+    domain = yaml.safe_load((project / "domain.yml").read_text())
+    domain["responses"]["utter_ask_account_type"][0]["metadata"] = {"rephrase": True}
+    (project / "domain.yml").write_text(yaml.safe_dump(domain))
+    assistant = Assistant.load(project, model_dir=model_dir)
+    llm_server.answer("Which account shall it come from?")
+    chat = Chat(assistant)
+    with outside_effects.local_only(), pytest.raises(outside_effects.EffectsDeferred):
+        chat.say("/move_money")  # no custom action: only the rephrase acts outside
+    assert llm_server.requests == []
+    chat.say("/move_money")
+    assert chat.texts() == ["Which account shall it come from?"]
+    assert len(llm_server.requests) == 1
