@@ -11,7 +11,12 @@ when it fits, is committed as the turn's first attempt (socket_turns).
 
 An early turn stops before anything that acts outside the conversation (a custom action, an
 LLM call: EffectsDeferred), because its message may yet fail to be stored; such a turn is
-computed again, normally, once it is. Nothing it computed is kept unless it fits.
+computed again, normally, once it is. Nothing it computed is committed unless it fits. (An
+engine process keeps the tracker of every turn it computed, so one that is not committed
+costs that chat's next turn a resend of its whole tracker: engine_worker.TrackerStore.)
+
+A message committed with its answer in a batch that fails after its commit loses the live
+frames of both (the widget catches up by replay), where before only the message's were lost.
 """
 
 import asyncio
@@ -19,7 +24,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from handoff_hub import bot_turns, chat_turns, group_commit
 from handoff_hub.messaging import (
@@ -80,10 +85,13 @@ class EarlyTurn:
                     order_key=conversation_id,
                     client_id=client_id,
                 )
+            except DatabaseError as error:  # the database, most likely, not the answer
+                logger.warning("Could not store a message with its answer (%s); alone now", error)
+                self.spoiled = True
             except Exception:  # noqa: BLE001 - the message must still be stored
                 logger.exception("Could not store a message with its answer; storing it alone")
-                self.spoiled = True  # whether it was applied is not known: recomputed
-        # A resend of one that did land is recognised by its client id.
+                # The failed job was rolled back; what made it fail may be in the result.
+                self.spoiled = True
         return await group_commit.submit(
             store_incoming,
             conversation_id,
@@ -115,6 +123,8 @@ class EarlyTurn:
 def start(turn: bot_turns.TurnInput) -> EarlyTurn:
     loop = asyncio.get_running_loop()
     future = loop.create_future()
+    # A failure nobody reads (the turn was not used) is not "never retrieved" noise in the log.
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
     bot_turns.start_early_turn(turn, loop, future)
     return EarlyTurn(turn, future)
 

@@ -6,7 +6,9 @@ tracker that grows with the chat; it is used only while the row's
 row refuses because another one landed first (STALE) is recomputed from the row, unless it had
 started a custom action; one refused because a human took the chat (NOT_WITH_BOT) is dropped;
 one lost with the engine process computing it is computed once more, unless it had started a
-custom action. Turns of one chat on one process run one at a time (handoff_hub.chat_turns);
+custom action. Turns of one chat on one process run one at a time (handoff_hub.chat_turns;
+an early turn committed with its message does not wait for that, and its fit check under the
+row lock is what keeps it from landing on another turn's tracker);
 one whose socket goes away (the task cancelled) runs on to its end, and the chat's next turn
 here waits for it. A turn not committed by its deadline (HUB_TURN_DEADLINE_SECONDS) gets the
 apology, as a failed one does, and frees the chat: a stuck thread must not silence it forever.
@@ -26,6 +28,7 @@ from django.conf import settings
 from bot_engine.actions.outside_effects import EffectsDeferred
 from handoff_hub import chat_turns, early_turns, group_commit
 from handoff_hub.bot_turns import (
+    GAVE_UP,
     NOT_WITH_BOT,
     STALE,
     EngineFailed,
@@ -149,7 +152,7 @@ class SocketTurns:
             try:
                 said, result = await _committed_by_deadline(done, deadline)
             except EngineFailed as failure:
-                if isinstance(failure.__cause__, EffectsDeferred):
+                if turn.early and isinstance(failure.__cause__, EffectsDeferred):
                     continue  # its message is stored now: computed again, acting this time
                 if turn.past_deadline():  # not computed for that reason, or too late anyway
                     raise TurnOverran() from None
@@ -174,14 +177,15 @@ class SocketTurns:
                 await group_commit.submit(
                     commit_bot_failure, conversation_id, order_key=conversation_id
                 )
+                self.tracker = None  # the apology took a seq: the next early turn would miss
                 return
-            if said == NOT_WITH_BOT:
+            if said in (NOT_WITH_BOT, GAVE_UP):
                 self.tracker = None  # the turn was dropped: the cache must not hold it
                 return
             if said != STALE:
                 self._committed(conversation_id, turn, result)
                 return
-            self.tracker = None
+            self.tracker = None  # re-read below, or after the apology
             if result.action_ran is not None:  # another process's turn of the chat landed
                 await group_commit.submit(
                     give_up_after_action,

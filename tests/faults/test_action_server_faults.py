@@ -525,15 +525,19 @@ async def test_an_early_turn_runs_no_action_for_a_message_that_was_not_stored(
         "ENGINE_PROCESSES": int(in_engine_process),
         "EARLY_TURN_MS": 10_000,  # the store waits for the early turn, however far it gets
     }
-    real_store = early_turns.store_incoming
     database_away = True
 
-    def store_or_fail(*args):
-        if database_away:  # in its batch, and again alone
-            raise DatabaseError("the database went away")
-        return real_store(*args)
+    def or_fail(store):
+        def store_or_fail(*args):
+            if database_away:  # in its batch, and again alone
+                raise DatabaseError("the database went away")
+            return store(*args)
 
-    monkeypatch.setattr(early_turns, "store_incoming", store_or_fail)
+        return store_or_fail
+
+    # Alone, or with the answer (the early turn computed to its end, had it run the action).
+    monkeypatch.setattr(early_turns, "store_incoming", or_fail(early_turns.store_incoming))
+    monkeypatch.setattr(early_turns, "store_in_locked", or_fail(early_turns.store_in_locked))
     if in_engine_process:
         await asyncio.to_thread(engine_processes.start_engine_processes)
     try:
@@ -542,7 +546,7 @@ async def test_an_early_turn_runs_no_action_for_a_message_that_was_not_stored(
         await chat.send({"type": "message", "client_id": "early-1", "text": text})
         error = await chat.until(lambda f: f["type"] == "error", timeout=20)
         assert error["code"] == "try_again"
-        await asyncio.sleep(2)  # time enough for the 1.5 s action to note a run
+        # The store waited for the early turn to end: had it run the action, that is noted.
         assert action_calls() == []
         database_away = False
         await say(chat, text, "early-1")  # the widget sends it again

@@ -151,11 +151,11 @@ async def test_a_tab_with_an_old_tracker_has_its_early_turn_computed_again(setti
     second, _ = await customer(token=welcome["token"])
     await say(second, script[0], "b-0")  # this tab has no cache: the row's tracker is read
     await second.until(_bot_said)
-    await say(first, script[1], "a-1")  # this tab's cache is from before "hello"
-    await first.until(_bot_said, seen=True)
+    ack = await say(first, script[1], "a-1")  # this tab's cache is from before "hello"
+    await first.until(lambda f: _bot_said(f) and f["seq"] > ack["seq"], seen=True)
     await _until_idle(welcome["conversation"])  # else the next message starts no early turn
-    await say(second, script[2], "b-2")  # this tab's cache is from before "cancel"
-    await second.until(lambda f: _bot_said(f) and f["seq"] > 4, seen=True)
+    ack = await say(second, script[2], "b-2")  # this tab's cache is from before "cancel"
+    await second.until(lambda f: _bot_said(f) and f["seq"] > ack["seq"], seen=True)
     await first.close()
     await second.close()
     assert computed()[3:] == [False, True, False, True, False]
