@@ -11,9 +11,9 @@ when it fits, is committed as the turn's first attempt (socket_turns).
 
 An early turn stops before anything that acts outside the conversation (a custom action, an
 LLM call: EffectsDeferred), because its message may yet fail to be stored; such a turn is
-computed again, normally, once it is. Nothing it computed is committed unless it fits. (An
-engine process keeps the tracker of every turn it computed, so one that is not committed
-costs that chat's next turn a resend of its whole tracker: engine_worker.TrackerStore.)
+computed again, normally, once it is. Nothing it computed is committed unless it fits (an
+engine process keeps an early turn's tracker beside the chat's latest, not instead of it:
+engine_worker.TrackerStore).
 
 A message committed with its answer in a batch that fails after its commit loses the live
 frames of both (the widget catches up by replay), where before only the message's were lost.

@@ -48,13 +48,17 @@ KEPT_EVENTS = 200_000
 
 class TrackerStore:
     """The latest computed state per conversation, each under a token only its turn knows;
-    the least recently kept go first when there are over `size` chats or `events` events."""
+    the least recently kept go first when there are over `size` chats or `events` events.
+
+    An early turn's state (handoff_hub.early_turns) is kept beside the chat's latest, not
+    instead of it: the hub may not commit it, and then computes the turn again from the
+    state before. A chat holds at most two states."""
 
     def __init__(self, size: int = KEPT_TRACKERS, events: int = KEPT_EVENTS):
         self.size = size
         self.events = events
-        # conversation id -> (token, state, its number of events)
-        self._states: OrderedDict[int, tuple[str, dict, int]] = OrderedDict()
+        # conversation id -> its states, newest last: (token, state, its number of events)
+        self._states: OrderedDict[int, list[tuple[str, dict, int]]] = OrderedDict()
         self._held_events = 0
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -62,17 +66,25 @@ class TrackerStore:
 
     def get(self, conversation_id: int, token: str) -> dict | None:
         with self._lock:
-            kept = self._states.get(conversation_id)
-        if kept is None or kept[0] != token:
-            return None
-        return kept[1]
+            kept = self._states.get(conversation_id) or ()
+            return next((state for named, state, _ in kept if named == token), None)
 
-    def keep(self, conversation_id: int, state: dict) -> str:
+    def keep(self, conversation_id: int, state: dict, alongside: bool = False) -> str:
+        """Keep `state` as the chat's latest; with `alongside` (an early turn's), the latest
+        before it stays too."""
         token = f"{self._prefix}{next(self._counter)}"
         count = len(state.get("events") or ())
         with self._lock:
-            self._forget(conversation_id)
-            self._states[conversation_id] = (token, state, count)
+            kept = self._states.get(conversation_id) if alongside else None
+            if kept:
+                for _token, _state, dropped in kept[:-1]:  # all but the latest go
+                    self._held_events -= dropped
+                kept = [kept[-1], (token, state, count)]
+                self._states.move_to_end(conversation_id)
+            else:
+                self._forget(conversation_id)
+                kept = [(token, state, count)]
+            self._states[conversation_id] = kept
             self._held_events += count
             # The chat just kept stays, even alone over the budget: its next turn needs it.
             while len(self._states) > 1 and (
@@ -91,9 +103,8 @@ class TrackerStore:
             return len(self._states), self._held_events
 
     def _forget(self, conversation_id: int) -> None:
-        kept = self._states.pop(conversation_id, None)
-        if kept is not None:
-            self._held_events -= kept[2]
+        for _token, _state, count in self._states.pop(conversation_id, ()):
+            self._held_events -= count
 
 
 class EngineWorker:
@@ -169,10 +180,13 @@ class EngineWorker:
             result = self.in_connection(self.compute_turn, (turn,))
         if result.handoff is not None or result.hangup:
             # The chat leaves the bot: when it comes back it starts from the stored tracker.
-            self.trackers.drop(turn.conversation_id)
+            # (Unless this was an early turn, which the hub may not commit.)
+            if not turn.early:
+                self.trackers.drop(turn.conversation_id)
             token = None
         else:
-            token = self.trackers.keep(turn.conversation_id, result.tracker_state)
+            state = result.tracker_state
+            token = self.trackers.keep(turn.conversation_id, state, alongside=turn.early)
         return reply_for(request.request_id, token, turn.tracker_state, result)
 
 

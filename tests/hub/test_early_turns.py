@@ -22,7 +22,7 @@ from handoff_hub.messaging import StoredMessage, lock_conversation
 from handoff_hub.models import Conversation, Message
 from handoff_hub.status import ConversationStatus
 from handoff_hub.transitions import enqueue_handoff
-from tests.hub.conftest import customer, record_computed_turns, say
+from tests.hub.conftest import customer, record_computed_turns, record_turn_requests, say
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -227,19 +227,50 @@ async def test_a_failed_joint_store_stores_the_message_alone_and_answers_it(
     settings, monkeypatch, caplog
 ):
     computed = record_computed_turns(monkeypatch, False)
+    await _fail_the_first_joint_store(settings, monkeypatch, caplog)
+    assert computed() == [True, False]  # the early result is not trusted: computed again
+
+
+async def test_an_unused_early_turn_costs_the_engine_process_nothing_it_kept(
+    settings, monkeypatch, caplog
+):
+    """The engine process kept the early turn's state beside the one before: the turn
+    computed again after the store names the one before, and is not sent the whole tracker."""
+    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1}
+    await database_sync_to_async(engine_processes.start_engine_processes)()
+    try:
+        peer, _ = await customer()
+        await say(peer, "hello", "m-0")  # a committed turn: the process holds its state
+        await peer.until(_bot_said, seen=True)
+        sent = record_turn_requests(monkeypatch)
+        await _fail_the_first_joint_store(settings, monkeypatch, caplog, peer)
+        # early, with a token; again after the store, with the token from before
+        assert sent == [(False, True, True), (False, True, False)]
+    finally:
+        await database_sync_to_async(engine_processes.stop_engine_processes)()
+
+
+async def _fail_the_first_joint_store(settings, monkeypatch, caplog, peer=None):
+    """A message whose joint store fails after its writes (rolled back): it is stored alone
+    and answered once."""
     _with_early_turns(settings, SLOW_ENOUGH)
     real_joint = early_turns.store_with_answer
+    failed = []
 
     def fail_after_writing(*args):
         real_joint(*args)
+        failed.append(True)
         raise RuntimeError("the joint store failed after its writes")  # they roll back
 
     monkeypatch.setattr(early_turns, "store_with_answer", fail_after_writing)
+    if peer is None:
+        peer, welcome = await customer()
+    public_id = peer.received[0]["conversation"]
+    before = await database_sync_to_async(_transcript)(public_id)
     with caplog.at_level(logging.ERROR, logger="handoff_hub.early_turns"):
-        public_id, jobs = await _talk(["hello"])
-    assert "storing it alone" in caplog.text
-    assert computed() == [True, False]  # the early result is not trusted: computed again
+        ack = await say(peer, "hello", "joint-1")
+        await peer.until(lambda f: _bot_said(f) and f["seq"] > ack["seq"], seen=True)
+    await peer.close()
+    assert failed and "storing it alone" in caplog.text
     said = await database_sync_to_async(_transcript)(public_id)
-    assert [sender for sender, _ in said] == ["customer", "bot"]
-    conversation = await Conversation.objects.aget(public_id=public_id)
-    assert conversation.tracker_version == 1
+    assert [sender for sender, _ in said[len(before) :]] == ["customer", "bot"]

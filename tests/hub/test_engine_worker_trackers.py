@@ -45,3 +45,18 @@ def test_a_chat_over_the_budget_alone_is_still_kept_and_a_dropped_one_gives_its_
     assert store.get(1, long) is None and store.held() == (1, 3)
     store.drop(2)
     assert store.get(2, short) is None and store.held() == (0, 0)
+
+
+def test_an_early_turns_state_is_kept_beside_the_latest_not_instead_of_it():
+    store = TrackerStore()
+    latest = store.keep(1, _state(2))
+    early = store.keep(1, _state(3), alongside=True)  # the hub may not commit it
+    assert len(store.get(1, latest)["events"]) == 2
+    assert len(store.get(1, early)["events"]) == 3
+    assert store.held() == (1, 5)
+    later = store.keep(1, _state(4), alongside=True)  # the early one was committed
+    assert store.get(1, latest) is None and store.get(1, early) is not None
+    assert store.get(1, later) is not None and store.held() == (1, 7)
+    computed = store.keep(1, _state(5))  # a turn computed after its store replaces them all
+    assert store.get(1, early) is None and store.get(1, later) is None
+    assert store.get(1, computed) is not None and store.held() == (1, 5)
