@@ -219,49 +219,26 @@ class PendingTurn(asyncio.Future):
             return self._settled_by == _BY_COMMIT
 
 
-def start_turn(turn: TurnInput, loop, future: PendingTurn) -> None:
+def start_turn(turn: TurnInput, loop, future: asyncio.Future, commit: bool = True) -> None:
     """Compute `turn` and queue its commit, in an engine thread of this process or in an
     engine process (HUB_ENGINE_PROCESSES). From the event loop; returns at once.
 
-    `future` (of `loop`) gets `(apply_turn's answer, result)` once the commit is done, or
-    EngineFailed if the engine raised or the turn was picked up past its deadline (caused by
-    TurnExpired, or in an engine process by RemoteEngineError(NOT_COMPUTED)) — one wake-up of
-    the loop per turn. Once the socket has given up on it (`claim_for_deadline`), its commit
-    is refused, and the answer, should one come, is `(GAVE_UP, result)`.
+    `future` (a PendingTurn of `loop`) gets `(apply_turn's answer, result)` once the commit is
+    done, or EngineFailed if the engine raised or the turn was picked up past its deadline
+    (caused by TurnExpired, or in an engine process by RemoteEngineError(NOT_COMPUTED)) — one
+    wake-up of the loop per turn. Once the socket has given up on it (`claim_for_deadline`),
+    its commit is refused, and the answer, should one come, is `(GAVE_UP, result)`.
+
+    With `commit=False` (an early turn, early_turns) nothing is committed: `future` gets the
+    computed result, or EngineFailed (caused by EffectsDeferred where it stopped before
+    acting outside the conversation).
     """
     from handoff_hub import engine_processes
 
     if engine_processes.enabled():
-        engine_processes.start_turn(turn, loop, future)
+        engine_processes.start_turn(turn, loop, future, commit)
     else:
-        start_in_engine_thread(compute_and_commit, turn, loop, future)
-
-
-def start_early_turn(turn: TurnInput, loop, future: asyncio.Future) -> None:
-    """Compute `turn` (an early one) without committing it, like start_turn: `future` gets
-    the computed result, or EngineFailed (caused by EffectsDeferred where it stopped before
-    acting outside the conversation). From the event loop; returns at once."""
-    from handoff_hub import engine_processes
-
-    if engine_processes.enabled():
-        engine_processes.start_turn(turn, loop, future, commit=False)
-    else:
-        start_in_engine_thread(compute_and_hand_back, turn, loop, future)
-
-
-def compute_and_hand_back(turn: TurnInput, loop, future) -> None:
-    """In an engine thread: compute the turn and hand the result to `future` (uncommitted)."""
-    if turn.past_deadline():
-        fail_turn(loop, future, TurnExpired(NOT_COMPUTED))
-        return
-    try:
-        result = compute_encoded_turn(turn)
-    except BaseException as error:
-        fail_turn(loop, future, error)
-        if not isinstance(error, Exception):
-            raise
-        return
-    hand_back(loop, future, result)
+        start_in_engine_thread(compute_and_commit, turn, loop, future, commit)
 
 
 def hand_back(loop, future, result) -> None:
@@ -269,8 +246,9 @@ def hand_back(loop, future, result) -> None:
     _settle_from_thread(loop, future, result=result)
 
 
-def compute_and_commit(turn: TurnInput, loop, future) -> None:
-    """In an engine thread: compute the turn, then queue its commit (see start_turn)."""
+def compute_and_commit(turn: TurnInput, loop, future, commit: bool = True) -> None:
+    """In an engine thread: compute the turn, then queue its commit (see start_turn), or
+    without `commit` hand the result back."""
     # Whatever happens here, `future` is settled: the socket waits for it (and a drain for
     # the socket).
     if turn.past_deadline():  # it waited for a thread longer than its socket waits for it
@@ -283,7 +261,10 @@ def compute_and_commit(turn: TurnInput, loop, future) -> None:
         if not isinstance(error, Exception):
             raise
         return
-    queue_commit(turn, result, loop, future)
+    if commit:
+        queue_commit(turn, result, loop, future)
+    else:
+        hand_back(loop, future, result)
 
 
 def queue_commit(turn: TurnInput, result, loop, future: PendingTurn) -> None:

@@ -301,7 +301,9 @@ class CustomerConsumer(HubConsumer):
     async def _store(self, conversation, text, client_id, data, early=None) -> StoredMessage:
         try:
             if early is not None:  # stored with the bot's answer if it is ready in time
-                return await early.store(conversation.pk, text, client_id, data)
+                stored = await early.store(conversation.pk, text, client_id, data)
+                if stored is not None:
+                    return stored
             return await group_commit.submit(
                 store_incoming,
                 conversation.pk,

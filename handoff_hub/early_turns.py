@@ -27,12 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from handoff_hub import bot_turns, chat_turns, group_commit
-from handoff_hub.messaging import (
-    StoredMessage,
-    lock_conversation_light,
-    store_in_locked,
-    store_incoming,
-)
+from handoff_hub.messaging import StoredMessage, lock_conversation_light, store_in_locked
 from handoff_hub.status import ConversationStatus
 
 logger = logging.getLogger(__name__)
@@ -47,7 +42,7 @@ def enabled(conversation_id: int) -> bool:
 @dataclass
 class EarlyTurn:
     turn: bot_turns.TurnInput
-    future: asyncio.Future  # the computed, uncommitted result (bot_turns.start_early_turn)
+    future: asyncio.Future  # the computed, uncommitted result (start_turn, commit=False)
     spoiled: bool = False  # its joint store failed: not to be trusted
 
     def fits(self, stored: StoredMessage) -> bool:
@@ -67,40 +62,33 @@ class EarlyTurn:
             return future.result()
         return None
 
-    async def store(self, conversation_id: int, text: str, client_id, data) -> StoredMessage:
-        """Store the message, with the bot's answer if the turn is computed in time and fits."""
+    async def store(self, conversation_id: int, text: str, client_id, data) -> StoredMessage | None:
+        """Store the message with the bot's answer (committed if the turn fits), once the turn
+        is computed, if it is within HUB_EARLY_TURN_MS; None: the caller stores it alone."""
         if not self.future.done():
             await asyncio.wait([self.future], timeout=settings.HUB["EARLY_TURN_MS"] / 1000)
         result = self.computed()
-        if result is not None:
-            try:
-                return await group_commit.submit(
-                    store_with_answer,
-                    conversation_id,
-                    text,
-                    client_id,
-                    data,
-                    self,
-                    result,
-                    order_key=conversation_id,
-                    client_id=client_id,
-                )
-            except DatabaseError as error:  # the database, most likely, not the answer
-                logger.warning("Could not store a message with its answer (%s); alone now", error)
-                self.spoiled = True
-            except Exception:  # noqa: BLE001 - the message must still be stored
-                logger.exception("Could not store a message with its answer; storing it alone")
-                # The failed job was rolled back; what made it fail may be in the result.
-                self.spoiled = True
-        return await group_commit.submit(
-            store_incoming,
-            conversation_id,
-            text,
-            client_id,
-            data,
-            order_key=conversation_id,
-            client_id=client_id,
-        )
+        if result is None:
+            return None
+        try:
+            return await group_commit.submit(
+                store_with_answer,
+                conversation_id,
+                text,
+                client_id,
+                data,
+                self,
+                result,
+                order_key=conversation_id,
+                client_id=client_id,
+            )
+        except DatabaseError as error:  # the database, most likely, not the answer
+            logger.warning("Could not store a message with its answer (%s); alone now", error)
+        except Exception:  # noqa: BLE001 - the message must still be stored
+            logger.exception("Could not store a message with its answer; storing it alone")
+        # The failed job was rolled back; what made it fail may be in the result.
+        self.spoiled = True
+        return None
 
     def commit_when_computed(self, done: bot_turns.PendingTurn) -> None:
         """Once computed, commit the result as a turn started with bot_turns.start_turn would
@@ -125,7 +113,7 @@ def start(turn: bot_turns.TurnInput) -> EarlyTurn:
     future = loop.create_future()
     # A failure nobody reads (the turn was not used) is not "never retrieved" noise in the log.
     future.add_done_callback(lambda done: done.cancelled() or done.exception())
-    bot_turns.start_early_turn(turn, loop, future)
+    bot_turns.start_turn(turn, loop, future, commit=False)
     return EarlyTurn(turn, future)
 
 

@@ -66,8 +66,7 @@ def enabled() -> bool:
 
 
 def start_turn(turn, loop, future, commit: bool = True) -> None:
-    """bot_turns.start_turn's path when engine processes are on (with `commit=False`,
-    start_early_turn's: the result goes to `future` uncommitted). Never blocks the loop."""
+    """bot_turns.start_turn's path when engine processes are on. Never blocks the loop."""
     if _shutting_down:  # after the drain's last step: nothing may start processes again
         fail_turn(loop, future, EngineProcessEnded("the hub is shutting down"))
         return

@@ -517,7 +517,7 @@ async def test_an_early_turn_runs_no_action_for_a_message_that_was_not_stored(
     the action runs once, for the message that was stored, not also for the one that was not."""
     from django.db import DatabaseError
 
-    from handoff_hub import early_turns, engine_processes
+    from handoff_hub import consumers, early_turns, engine_processes
 
     _counted_weather_bot(settings, tmp_path, slow_action_server)
     settings.HUB = {
@@ -536,7 +536,7 @@ async def test_an_early_turn_runs_no_action_for_a_message_that_was_not_stored(
         return store_or_fail
 
     # Alone, or with the answer (the early turn computed to its end, had it run the action).
-    monkeypatch.setattr(early_turns, "store_incoming", or_fail(early_turns.store_incoming))
+    monkeypatch.setattr(consumers, "store_incoming", or_fail(consumers.store_incoming))
     monkeypatch.setattr(early_turns, "store_in_locked", or_fail(early_turns.store_in_locked))
     if in_engine_process:
         await asyncio.to_thread(engine_processes.start_engine_processes)
