@@ -274,3 +274,30 @@ async def _fail_the_first_joint_store(settings, monkeypatch, caplog, peer=None):
     assert failed and "storing it alone" in caplog.text
     said = await database_sync_to_async(_transcript)(public_id)
     assert [sender for sender, _ in said[len(before) :]] == ["customer", "bot"]
+
+
+async def test_after_the_apology_no_early_turn_is_started_on_a_seq_it_took(settings, monkeypatch):
+    """The apology for a failed turn takes a seq but moves no tracker: the socket's cache no
+    longer knows the chat's last seq, so the next message starts no early turn that could
+    never fit."""
+    computed = record_computed_turns(monkeypatch, False)
+    settings.HUB = {**settings.HUB, "HANDOFF_ON_BOT_ERROR": False}
+    _with_early_turns(settings, SLOW_ENOUGH)
+    counting = bot_turns.compute_turn
+    failures = [RuntimeError("the engine failed once")]
+
+    def fail_once(turn):
+        result = counting(turn)
+        if failures:
+            raise failures.pop()
+        return result
+
+    monkeypatch.setattr(bot_turns, "compute_turn", fail_once)
+    peer, welcome = await customer()
+    await say(peer, "hello", "m-0")
+    apology = await peer.until(_bot_said, seen=True)
+    assert apology["text"] == bot_turns.INTERNAL_ERROR_TEXT
+    ack = await say(peer, "hello", "m-1")
+    await peer.until(lambda f: _bot_said(f) and f["seq"] > ack["seq"], seen=True)
+    await peer.close()
+    assert computed() == [True, False]  # the failed early turn, then one from the row
