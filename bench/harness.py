@@ -84,6 +84,7 @@ def hub(
         else:
             postgres, redis = Postgres(durable=True), Redis()
             postgres.start()
+            postgres.prime_wal()  # measure a database in steady state, not a fresh one
             redis.start()
             env = hub_env(postgres.create_database("hub"), redis.url)
         env["STATIC_ROOT"] = os.path.join(workdir, "static")

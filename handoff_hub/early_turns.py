@@ -13,7 +13,7 @@ An early turn stops before anything that acts outside the conversation (a custom
 LLM call: EffectsDeferred), because its message may yet fail to be stored; such a turn is
 computed again, normally, once it is. Nothing it computed is committed unless it fits (an
 engine process keeps an early turn's tracker beside the chat's latest, not instead of it:
-engine_worker.TrackerStore).
+engine_worker.TrackerStore). A socket whose early turns keep stopping so gets fewer (Backoff).
 
 A message committed with its answer in a batch that fails after its commit loses the live
 frames of both (the widget catches up by replay), where before only the message's were lost.
@@ -31,6 +31,34 @@ from handoff_hub.messaging import StoredMessage, lock_conversation_light, store_
 from handoff_hub.status import ConversationStatus
 
 logger = logging.getLogger(__name__)
+
+
+MAX_SKIPPED = 16  # early turns skipped in a row at most, for a socket whose turns keep deferring
+
+
+class Backoff:
+    """Whether a socket's next message gets an early turn. One that stops before an action
+    or an LLM call is thrown away and computed again (its NLU twice); for an assistant that
+    does so on every turn, early turns would cost a computation per message and save nothing.
+    After each such stop the next 1, 2, 4 … MAX_SKIPPED messages get none; an early turn that
+    is used starts the count over."""
+
+    def __init__(self) -> None:
+        self.skipping = 0  # messages left to go without an early turn
+        self.next_skip = 1
+
+    def wanted(self) -> bool:
+        if self.skipping:
+            self.skipping -= 1
+            return False
+        return True
+
+    def deferred(self) -> None:
+        self.skipping = self.next_skip
+        self.next_skip = min(2 * self.next_skip, MAX_SKIPPED)
+
+    def used(self) -> None:
+        self.next_skip = 1
 
 
 def enabled(conversation_id: int) -> bool:

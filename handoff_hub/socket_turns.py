@@ -55,6 +55,7 @@ class SocketTurns:
     def __init__(self):
         # (tracker_version, tracker_state, last_seq) after this socket's last committed turn.
         self.tracker: tuple[int, dict | None, int] | None = None
+        self.early_backoff = early_turns.Backoff()
 
     def new_chat(self, tracker_version: int) -> None:
         """A chat this socket just created has no tracker yet: its first turn reads no row."""
@@ -66,8 +67,10 @@ class SocketTurns:
     def start_early(self, conversation, text: str) -> early_turns.EarlyTurn | None:
         """Start the turn for the customer message `text` before it is stored, on the cached
         tracker and the seq it will get if nothing else lands first; None when there is no
-        cache or the chat has a turn running here."""
+        cache, the chat has a turn running here, or this socket's early turns back off."""
         if self.tracker is None or not early_turns.enabled(conversation.pk):
+            return None
+        if not self.early_backoff.wanted():
             return None
         version, state, last_seq = self.tracker
         turn = turn_input_of(conversation, text, last_seq + 1, state)
@@ -153,6 +156,7 @@ class SocketTurns:
                 said, result = await _committed_by_deadline(done, deadline)
             except EngineFailed as failure:
                 if turn.early and isinstance(failure.__cause__, EffectsDeferred):
+                    self.early_backoff.deferred()
                     continue  # its message is stored now: computed again, acting this time
                 if turn.past_deadline():  # not computed for that reason, or too late anyway
                     raise TurnOverran() from None
@@ -212,6 +216,8 @@ class SocketTurns:
 
     def _committed(self, conversation_id: int, turn, result) -> None:
         """`result`, computed on `turn`, is committed: the cache holds what it left."""
+        if turn.early:
+            self.early_backoff.used()
         version = turn.tracker_version + 1
         self.tracker = (version, result.tracker_state, result.committed_last_seq)
         chat_turns.note_commit(conversation_id, version)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import ACTIONS_PYTHON, _stop_group
-from tests.hub.conftest import customer, record_turn_requests, say
+from tests.hub.conftest import customer, record_computed_turns, record_turn_requests, say
 from tests.services import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -552,6 +552,51 @@ async def test_an_early_turn_runs_no_action_for_a_message_that_was_not_stored(
         await say(chat, text, "early-1")  # the widget sends it again
         await chat.until(lambda f: bot_said(f) and f["text"] == "Sunny, counted.", timeout=20)
         assert action_calls() == [text]
+        await chat.close()
+    finally:
+        if in_engine_process:
+            await asyncio.to_thread(engine_processes.stop_engine_processes)
+
+
+@pytest.mark.parametrize("in_engine_process", [False, True], ids=["engine threads", "process"])
+async def test_early_turns_back_off_while_every_turn_runs_a_custom_action(
+    settings, tmp_path, slow_action_server, action_calls, in_engine_process, monkeypatch
+):
+    """Each early turn of the weather question stops before its custom action and is thrown
+    away: the socket tries them ever more rarely (1, 2, 4 … messages skipped), each action
+    still runs once per message, and an early turn used again (the greeting) starts over."""
+    from handoff_hub import engine_processes
+
+    project = project_with_endpoint(tmp_path, slow_action_server, 30, "action_quick_weather")
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "ENGINE_PROCESSES": int(in_engine_process),
+        "EARLY_TURN_MS": 10_000,  # the store waits for the early turn: one path each time
+    }
+    if in_engine_process:
+        await asyncio.to_thread(engine_processes.start_engine_processes)
+    try:
+        computed = record_computed_turns(monkeypatch, in_engine_process)
+        chat, _ = await customer()
+        weather, greeting = "what's the weather like?", "hello"
+        script = [weather] * 7 + [greeting] * 4 + [weather] * 3
+        for number, text in enumerate(script):
+            await say(chat, text, f"m-{number}")
+            answer = "Sunny, quickly." if text == weather else "Hello!"
+            await chat.until(lambda f, a=answer: bot_said(f) and f["text"] == a, timeout=20)
+            chat.received.clear()
+        deferred, normal, used = [True, False], [False], [True]
+        assert computed() == [
+            *deferred, *normal,  # skipped 1
+            *deferred, *normal, *normal,  # skipped 2
+            *deferred, *normal,  # skipping 4: the greetings skip the other 3
+            *normal, *normal, *normal, *used,  # used: the count starts over
+            *deferred, *normal,  # skipped 1 again, not 8
+            *deferred,
+        ]
+        assert action_calls() == [weather] * 10
         await chat.close()
     finally:
         if in_engine_process:
