@@ -589,11 +589,19 @@ async def test_early_turns_back_off_while_every_turn_runs_a_custom_action(
             chat.received.clear()
         deferred, normal, used = [True, False], [False], [True]
         assert computed() == [
-            *deferred, *normal,  # skipped 1
-            *deferred, *normal, *normal,  # skipped 2
-            *deferred, *normal,  # skipping 4: the greetings skip the other 3
-            *normal, *normal, *normal, *used,  # used: the count starts over
-            *deferred, *normal,  # skipped 1 again, not 8
+            *deferred,
+            *normal,  # skipped 1
+            *deferred,
+            *normal,
+            *normal,  # skipped 2
+            *deferred,
+            *normal,  # skipping 4: the greetings skip the other 3
+            *normal,
+            *normal,
+            *normal,
+            *used,  # used: the count starts over
+            *deferred,
+            *normal,  # skipped 1 again, not 8
             *deferred,
         ]
         assert action_calls() == [weather] * 10
