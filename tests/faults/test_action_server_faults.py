@@ -587,23 +587,17 @@ async def test_early_turns_back_off_while_every_turn_runs_a_custom_action(
             answer = "Sunny, quickly." if text == weather else "Hello!"
             await chat.until(lambda f, a=answer: bot_said(f) and f["text"] == a, timeout=20)
             chat.received.clear()
+        # Per message, the turns computed and whether each was early.
         deferred, normal, used = [True, False], [False], [True]
-        assert computed() == [
-            *deferred,
-            *normal,  # skipped 1
-            *deferred,
-            *normal,
-            *normal,  # skipped 2
-            *deferred,
-            *normal,  # skipping 4: the greetings skip the other 3
-            *normal,
-            *normal,
-            *normal,
-            *used,  # used: the count starts over
-            *deferred,
-            *normal,  # skipped 1 again, not 8
-            *deferred,
+        by_message = [
+            *[deferred, normal],  # then 1 skipped
+            *[deferred, normal, normal],  # then 2
+            *[deferred, normal],  # then 4: the greetings skip the other 3
+            *[normal, normal, normal, used],  # used: the count starts over
+            *[deferred, normal],  # then 1 again, not 8
+            deferred,
         ]
+        assert computed() == [early for turns in by_message for early in turns]
         assert action_calls() == [weather] * 10
         await chat.close()
     finally:
