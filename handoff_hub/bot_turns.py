@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
-from bot_engine import Handoff
+from bot_engine import Handoff, turn_deadline
 from bot_engine.actions import outside_effects
 from handoff_hub import group_commit, trackers, write_batch
 from handoff_hub.engine import assistant_for, get_assistant
@@ -135,13 +135,14 @@ def turn_input_of(conversation: Conversation, text: str, seq: int, tracker_state
 
 
 def compute_turn(turn: TurnInput):
-    """Run the engine (no transaction held: it may wait for an action server).
+    """Run the engine (no transaction held: it may wait for an action server, never past the
+    turn's deadline: bot_engine.turn_deadline).
 
     On the version active now for the chat's site: an activation during the turn takes
     effect on the next one. The result remembers it (`assistant_version`) for the record.
     """
     loaded = assistant_for(turn)  # reads only .site and .channel
-    with outside_effects.local_only(turn.early):
+    with outside_effects.local_only(turn.early), turn_deadline.until(turn.deadline):
         result = loaded.assistant.handle(
             turn.tracker_state,
             turn.text,

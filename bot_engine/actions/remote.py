@@ -7,7 +7,7 @@ with the domain, which it caches. Actions declared `send_domain: true` always ge
 
 import json
 
-from bot_engine import bounded_http
+from bot_engine import bounded_http, turn_deadline
 from bot_engine.actions import outside_effects
 from bot_engine.actions.base import ActionContext, ActionFailed, ActionRejected
 from bot_engine.dialogue import events as ev
@@ -61,9 +61,13 @@ class RemoteAction:
         headers = {"Content-Type": "application/json", **self.headers}
         payload = json.dumps(body, default=str).encode()
         # The timeout bounds the whole call, so a server trickling its reply cannot hold the
-        # turn (and its chat).
+        # turn (and its chat); no call waits past the turn's deadline.
         try:
-            reply = bounded_http.post(url, payload, headers, self.timeout)
+            timeout = turn_deadline.capped(self.timeout)
+        except turn_deadline.DeadlinePassed:
+            raise ActionFailed(f"the turn's deadline passed before '{self.name}' ran") from None
+        try:
+            reply = bounded_http.post(url, payload, headers, timeout)
         except bounded_http.CallFailed as failure:
             message = f"action server {failure.kind} for '{self.name}': {failure.detail}"
             raise ActionFailed(message) from None

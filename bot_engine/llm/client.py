@@ -14,7 +14,7 @@ import random
 import time
 import urllib.parse
 
-from bot_engine import bounded_http
+from bot_engine import bounded_http, turn_deadline
 from bot_engine.actions import outside_effects
 from bot_engine.llm.config import Deployment, resolve_deployments
 
@@ -100,16 +100,20 @@ def _post(deployment: Deployment, body: dict) -> dict:
         headers[deployment.key_header] = f"Bearer {key}" if bearer else key
     where = _safe_url(deployment.url)
     try:
+        timeout = turn_deadline.capped(deployment.timeout)  # no call waits past the turn's
+    except turn_deadline.DeadlinePassed:
+        raise LLMError(f"the turn's deadline passed before {where} was called") from None
+    try:
         answer = bounded_http.post(
             deployment.url,
             json.dumps(body).encode(),
             headers,
-            deployment.timeout,
+            timeout,
             max_bytes=MAX_RESPONSE_BYTES + 1,
         )
     except bounded_http.CallFailed as failure:
         if failure.kind == bounded_http.TIMED_OUT:
-            raise LLMError(f"{where} did not answer within {deployment.timeout:g} s") from None
+            raise LLMError(f"{where} did not answer within {timeout:.3g} s") from None
         retryable = failure.kind in (bounded_http.UNREACHABLE, bounded_http.BROKEN_REPLY)
         raise LLMError(f"{where} {failure.kind}: {failure.detail}", retryable=retryable) from None
     if answer.status >= 300:

@@ -178,6 +178,39 @@ async def test_a_turn_lost_after_its_custom_action_started_is_not_computed_again
         await asyncio.to_thread(engine_processes.stop_engine_processes)
 
 
+def project_with_python_action(tmp_path, calls_file: Path, seconds: float) -> Path:
+    """The weather bot with action_slow_weather in-process (`actions_module`): it notes each
+    run in `calls_file`, sleeps `seconds` — a wait no turn deadline can cut short, unlike a
+    call to an action server — and says "Sunny, counted."."""
+    import shutil
+
+    target = tmp_path / "python_actions"
+    shutil.copytree(FIXTURES / "slow_actions", target)
+    (target / "endpoints.yml").write_text("action_endpoint:\n  actions_module: actions\n")
+    (target / "actions.py").write_text(
+        "import time\n\n\n"
+        "class ActionSlowWeather:\n"
+        "    def name(self):\n"
+        "        return 'action_slow_weather'\n\n"
+        "    def run(self, dispatcher, tracker, domain):\n"
+        f"        with open({str(calls_file)!r}, 'a') as calls:\n"
+        "            calls.write(tracker.latest_message.get('text') + '\\n')\n"
+        f"        time.sleep({seconds})\n"
+        "        dispatcher.utter_message(text='Sunny, counted.')\n"
+        "        return []\n"
+    )
+    return target
+
+
+def _in_process_weather_bot(settings, tmp_path, calls_file: Path, seconds: float) -> None:
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project_with_python_action(tmp_path, calls_file, seconds)),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": True,
+    }
+
+
 def _counted_weather_bot(settings, tmp_path, url: str) -> None:
     """The weather bot on action_counted_weather (1.5 s, each run noted), handing off on error."""
     project = project_with_endpoint(tmp_path, url, 30, "action_counted_weather")
@@ -358,19 +391,19 @@ async def test_a_rest_turn_overtaken_after_its_custom_action_ran_gets_the_apolog
 
 @pytest.mark.parametrize("in_engine_process", [False, True], ids=["engine threads", "process"])
 async def test_a_turn_past_its_deadline_gets_the_apology_and_its_late_answer_is_dropped(
-    settings, tmp_path, slow_action_server, action_calls, in_engine_process
+    settings, tmp_path, calls_file, action_calls, in_engine_process
 ):
-    """The action (1.5 s) outlasts the turn's deadline (0.5 s) though not its own timeout: the
-    customer gets the apology at the deadline, and the chat is free for the next turn. The
-    answer that comes later is not stored after the apology (the chat stays with the bot, so
-    only the deadline's refusal keeps it out)."""
+    """The in-process action (1.5 s: no deadline can cut it short) outlasts the turn's
+    deadline (0.5 s): the customer gets the apology at the deadline, and the chat is free for
+    the next turn. The answer that comes later is not stored after the apology (the chat stays
+    with the bot, so only the deadline's refusal keeps it out)."""
     from channels.db import database_sync_to_async
 
     from handoff_hub import engine_processes
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
     from handoff_hub.models import Conversation
 
-    _counted_weather_bot(settings, tmp_path, slow_action_server)
+    _in_process_weather_bot(settings, tmp_path, calls_file, 1.5)
     settings.HUB = {
         **settings.HUB,
         "HANDOFF_ON_BOT_ERROR": False,
@@ -402,13 +435,13 @@ async def test_a_turn_past_its_deadline_gets_the_apology_and_its_late_answer_is_
 
 
 async def test_a_chat_is_free_for_its_next_turn_while_the_turn_given_up_on_still_runs(
-    settings, tmp_path, slow_action_server, action_calls
+    settings, tmp_path, calls_file, action_calls
 ):
     """Right after the apology, the chat's next message is answered: it does not wait for the
-    stuck turn (its action still has a second to go)."""
+    stuck turn (its in-process action still has a second to go)."""
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 
-    _counted_weather_bot(settings, tmp_path, slow_action_server)
+    _in_process_weather_bot(settings, tmp_path, calls_file, 1.5)
     settings.HUB = {**settings.HUB, "HANDOFF_ON_BOT_ERROR": False, "TURN_DEADLINE_SECONDS": 0.3}
     from handoff_hub.engine import get_assistant
 
@@ -425,17 +458,17 @@ async def test_a_chat_is_free_for_its_next_turn_while_the_turn_given_up_on_still
 
 @pytest.mark.parametrize("in_engine_process", [False, True], ids=["engine threads", "process"])
 async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_computed(
-    settings, tmp_path, slow_action_server, action_calls, in_engine_process
+    settings, tmp_path, calls_file, action_calls, in_engine_process
 ):
-    """One engine thread, busy with a 1.5 s action: the second chat's turn waits for it past
-    its deadline. Both customers get the apology; the waiting turn is not computed later,
-    so its action never runs for a customer who was already told it failed. The busy engine
-    process is not replaced: its running turn ends within its grace past the deadline, and a
-    turn that only waited is no stuck thread."""
+    """One engine thread, busy with a 1.5 s in-process action: the second chat's turn waits
+    for it past its deadline. Both customers get the apology; the waiting turn is not computed
+    later, so its action never runs for a customer who was already told it failed. The busy
+    engine process is not replaced: its running turn ends within its grace past the deadline,
+    and a turn that only waited is no stuck thread."""
     from handoff_hub import engine_pool, engine_processes
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 
-    _counted_weather_bot(settings, tmp_path, slow_action_server)
+    _in_process_weather_bot(settings, tmp_path, calls_file, 1.5)
     settings.HUB = {
         **settings.HUB,
         "HANDOFF_ON_BOT_ERROR": False,
@@ -471,15 +504,16 @@ async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_comput
 
 
 async def test_an_engine_process_stuck_in_a_turn_given_up_on_is_replaced(
-    settings, tmp_path, slow_action_server, caplog
+    settings, tmp_path, calls_file, caplog
 ):
-    """The action takes 30 s, its timeout 60 s: the turn is given up on at 0.5 s, and the
-    engine process still computing it a wedge-time later is replaced (its stuck thread
-    cannot be stopped otherwise); the chat talks on with the new one."""
+    """An in-process action takes 30 s (nothing cuts it short, as the turn's deadline does a
+    call to an action server): the turn is given up on at 0.5 s, and the engine process still
+    computing it a wedge-time later is replaced (its stuck thread cannot be stopped
+    otherwise); the chat talks on with the new one."""
     from handoff_hub import engine_processes
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 
-    project = project_with_endpoint(tmp_path, slow_action_server, timeout=60)
+    project = project_with_python_action(tmp_path, calls_file, 30)
     settings.HUB = {
         **settings.HUB,
         "ASSISTANT_PATH": str(project),
@@ -506,6 +540,55 @@ async def test_an_engine_process_stuck_in_a_turn_given_up_on_is_replaced(
         await chat.close()
     finally:
         await asyncio.to_thread(engine_processes.stop_engine_processes)
+
+
+@pytest.mark.parametrize("in_engine_process", [False, True], ids=["engine threads", "process"])
+async def test_an_action_server_call_waits_no_longer_than_its_turn_deadline(
+    settings, tmp_path, slow_action_server, in_engine_process
+):
+    """The action server takes 30 s and the action's timeout is 60 s, but the turn is given
+    up on at 1 s: the call is cut short then, so the only engine thread is free for the next
+    chat at once, and the engine process is not replaced as wedged."""
+    from handoff_hub import engine_pool, engine_processes
+    from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
+
+    project = project_with_endpoint(tmp_path, slow_action_server, timeout=60)
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": False,
+        "TURN_DEADLINE_SECONDS": 1.0,
+        "ENGINE_WEDGED_SECONDS": 1.5,
+        "ENGINE_THREADS": 1,
+        "ENGINE_PROCESSES": int(in_engine_process),
+    }
+    await asyncio.to_thread(engine_pool.stop_engine_threads)  # the next one has 1 thread
+    if in_engine_process:
+        await asyncio.to_thread(engine_processes.start_engine_processes)
+    try:
+        from handoff_hub.engine import get_assistant
+
+        await asyncio.to_thread(get_assistant)  # train before the clock starts
+        pids = engine_processes.worker_pids()
+        first, _ = await customer()
+        await say(first, "what's the weather like?", "cut-1")
+        # The hub's apology at the deadline, or the engine's for the failed action, committed
+        # just before it: the call ends as the deadline comes.
+        apology = (await first.until(bot_said, timeout=10))["text"]
+        assert apology == INTERNAL_ERROR_TEXT or apology.startswith("Sorry, I am having trouble")
+        second, _ = await customer()
+        await say(second, "hello", "cut-2")
+        # Not 29 s later, when the action server would have answered.
+        await second.until(lambda f: bot_said(f) and f["text"] == "Hello!", timeout=5)
+        await asyncio.sleep(2)  # past the wedge grace: a thread still stuck would show
+        assert engine_processes.worker_pids() == pids
+        await first.close()
+        await second.close()
+    finally:
+        if in_engine_process:
+            await asyncio.to_thread(engine_processes.stop_engine_processes)
+        await asyncio.to_thread(engine_pool.stop_engine_threads)
 
 
 @pytest.mark.parametrize("in_engine_process", [False, True], ids=["engine threads", "process"])

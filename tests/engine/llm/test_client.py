@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from bot_engine import turn_deadline
 from bot_engine.llm import LLMClient, LLMConfigError, LLMError
 from bot_engine.llm.config import resolve_deployments
 from tests.engine.llm.conftest import API_KEY_VARIABLE, local_model, model_group_endpoints
@@ -165,6 +166,26 @@ def test_a_slow_server_times_out(llm_server, api_key):
     with pytest.raises(LLMError, match="did not answer within 0.3 s"):
         client.complete(HELLO)
     assert time.monotonic() - started < 1.5
+
+
+def test_a_call_waits_no_longer_than_the_turn_has_left(llm_server, api_key):
+    """The deployment allows 5 s; the turn's deadline is 0.4 s away: the call gives up then."""
+    llm_server.hang(3.0)
+    client = LLMClient.from_config(local_model(llm_server, timeout=5), {})
+
+    started = time.monotonic()
+    with turn_deadline.until(started + 0.4), pytest.raises(LLMError, match="did not answer"):
+        client.complete(HELLO)
+    assert 0.3 < time.monotonic() - started < 1.5
+
+
+def test_no_call_is_made_once_the_turn_deadline_has_passed(llm_server, api_key):
+    llm_server.answer("never sent")
+    client = LLMClient.from_config(local_model(llm_server), {})
+
+    with turn_deadline.until(time.monotonic() - 1), pytest.raises(LLMError, match="deadline"):
+        client.complete(HELLO)
+    assert llm_server.requests == []
 
 
 def test_a_refused_connection_is_an_llm_error(api_key):
