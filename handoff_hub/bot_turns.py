@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
@@ -332,11 +332,19 @@ def apply_turn(conversation_id: int, base_version: int, result) -> list[Message]
 
 
 def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
-    """Let the bot answer `message`; returns what the bot said (nothing if a human has the chat)."""
+    """Let the bot answer `message`; returns what the bot said (nothing if a human has the chat).
+
+    For the REST channels, in the request's thread. Nothing gives up on the turn here (its
+    request waits for it), but its calls to action servers and LLMs wait no longer than
+    HUB_TURN_DEADLINE_SECONDS from now, as a widget's do, so neither holds the request longer.
+    """
+    seconds = settings.HUB["TURN_DEADLINE_SECONDS"]
+    deadline = time.monotonic() + seconds if seconds > 0 else None
     for _attempt in range(_MAX_ATTEMPTS):
         turn = read_turn_input(conversation_id, message)
         if turn is None:
             return []
+        turn = replace(turn, deadline=deadline)
         try:
             result = compute_encoded_turn(turn)
         except Exception:

@@ -591,6 +591,36 @@ async def test_an_action_server_call_waits_no_longer_than_its_turn_deadline(
         await asyncio.to_thread(engine_pool.stop_engine_threads)
 
 
+def test_a_rest_turn_waits_for_an_action_server_no_longer_than_the_turn_deadline(
+    settings, tmp_path, slow_action_server, client
+):
+    """The REST channel's request waits for its turn, but the action server's 30 s (timeout
+    60 s) are cut short at HUB_TURN_DEADLINE_SECONDS: the request gets the engine's answer for
+    a failed action then, and the chat talks on."""
+    project = project_with_endpoint(tmp_path, slow_action_server, timeout=60)
+    settings.HUB = {
+        **settings.HUB,
+        "ASSISTANT_PATH": str(project),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "HANDOFF_ON_BOT_ERROR": False,
+        "TURN_DEADLINE_SECONDS": 1.0,
+    }
+    from handoff_hub.engine import get_assistant
+
+    get_assistant()  # train before the clock starts
+    body = {"sender": "rest-customer", "message": "what's the weather like?"}
+    started = time.monotonic()
+    response = client.post("/webhooks/rest/webhook", body, content_type="application/json")
+    assert response.status_code == 200
+    assert time.monotonic() - started < 5, "the request waited for the action server"
+    assert [reply["text"] for reply in response.json()] == [
+        "Sorry, I am having trouble with that. Please try again in a few minutes."
+    ]
+    body = {"sender": "rest-customer", "message": "hello"}
+    response = client.post("/webhooks/rest/webhook", body, content_type="application/json")
+    assert [reply["text"] for reply in response.json()] == ["Hello!"]
+
+
 @pytest.mark.parametrize("in_engine_process", [False, True], ids=["engine threads", "process"])
 async def test_an_early_turn_runs_no_action_for_a_message_that_was_not_stored(
     settings, tmp_path, slow_action_server, action_calls, in_engine_process, monkeypatch
