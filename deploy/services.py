@@ -128,7 +128,8 @@ class Postgres:
         synced, and the COMMIT that needs it waits (57 ms on round 11's host, twice in
         15 s at 500 messages/s). A running database renames old segments for reuse at each
         checkpoint instead (up to min_wal_size), so a benchmark on a fresh cluster would
-        measure an event production rarely sees.
+        measure an event production rarely sees. (`ALTER SYSTEM` persists: for throwaway
+        clusters only.)
         """
         import psycopg
 

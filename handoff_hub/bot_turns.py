@@ -7,7 +7,8 @@ else advanced its tracker meanwhile. That is what guarantees no bot message afte
 A socket's turn has a deadline (`TurnInput.deadline`). Past it the socket gives up on the
 turn (socket_turns: the customer gets the apology); a turn picked up to be computed after it
 is not computed (TurnExpired, NOT_COMPUTED); one computed anyway is not committed (GAVE_UP):
-PendingTurn decides, once, whether its commit or its deadline owns the outcome.
+PendingTurn decides, once, whether its commit or its deadline owns the outcome. A REST turn
+has a deadline too, which only cuts its calls to action servers and LLMs short.
 """
 
 import asyncio
@@ -50,7 +51,9 @@ class TurnInput:
     tracker_version: int
     text: str
     message_id: str
-    deadline: float | None = None  # time.monotonic() when the socket gives up on the turn
+    # time.monotonic() when a socket gives up on the turn; no call to an action server or an
+    # LLM waits past it (bot_engine.turn_deadline), a REST turn's included.
+    deadline: float | None = None
     # Computed ahead of its message's store (early_turns): it stops, with EffectsDeferred,
     # before anything that acts outside the conversation.
     early: bool = False

@@ -10,7 +10,8 @@ next turn need not send it. Replies are read by one thread per process, which qu
 turn's commit itself: the hub commits it under the row lock exactly as a turn computed in a
 thread (`bot_turns.queue_commit`). A process that dies fails the turns it had (the customer
 gets the apology and, if configured, a human) and is replaced at once; so is one that stops
-answering even pings (HUB_ENGINE_WEDGED_SECONDS), which is killed first.
+answering even pings (HUB_ENGINE_WEDGED_SECONDS), or that is still not ready long after it
+started (HUB_ENGINE_START_SECONDS), which is killed first.
 """
 
 import collections
@@ -142,6 +143,8 @@ class EngineProcess:
         )
         self.writer.start()
         self.wedged_after = float(settings.HUB["ENGINE_WEDGED_SECONDS"])
+        self.start_within = float(settings.HUB["ENGINE_START_SECONDS"])
+        self.unready_for = 0.0  # seconds the current process has been loading, pauses aside
         self.last_heard = time.monotonic()  # when the worker last sent anything
         self.watchdog = threading.Thread(
             target=self._watch, name=f"engine-process-{index}-watchdog", daemon=True
@@ -199,6 +202,7 @@ class EngineProcess:
         finally:
             worker_end.close()
         self.sock, self.started_at = hub_end, time.monotonic()
+        self.unready_for = 0.0
         self.last_heard = self.started_at
         self.backlog.clear()
         self.reader = threading.Thread(
@@ -276,21 +280,31 @@ class EngineProcess:
     # --- the watchdog thread ---
 
     def _watch(self) -> None:
-        """Ping the worker; kill one that, ready, has sent nothing for `wedged_after` seconds.
-        Its reader then fails its turns as for any death (one that started no custom action
-        runs again on the replacement) and starts the replacement."""
-        if not self.wedged_after > 0:
+        """Ping the worker; kill one that, ready, has sent nothing for `wedged_after` seconds,
+        or that is not ready `start_within` seconds after it started. Its reader then fails
+        its turns as for any death (one that started no custom action runs again on the
+        replacement) and starts the replacement."""
+        limits = [limit for limit in (self.wedged_after, self.start_within) if limit > 0]
+        if not limits:
             return  # switched off
         pings = itertools.count(1)
-        for paused_for in watch_ticks.ticks(watch_ticks.interval_for(self.wedged_after)):
+        interval = watch_ticks.interval_for(min(limits))
+        for paused_for in watch_ticks.ticks(interval):
             # This whole process was paused: the reader had no chance to read the pongs
             # either, so this tick judges nothing.
             paused = paused_for > 0
             with self.lock:
                 if self.stopping:
                     return
-                if self.sock is None or not self.ready.is_set():
-                    continue  # loading an assistant may take long: not judged yet
+                if self.sock is None:
+                    continue
+                if not self.ready.is_set():
+                    if not paused:
+                        self.unready_for += interval
+                    self._judge_loading_locked()
+                    continue
+                if not self.wedged_after > 0:
+                    continue
                 silent = time.monotonic() - self.last_heard
                 if silent < self.wedged_after or paused or _unread(self.sock):
                     self._ping_locked(next(pings))
@@ -305,6 +319,22 @@ class EngineProcess:
                 with contextlib.suppress(OSError):  # it ended meanwhile
                     self.process.kill()
             time.sleep(self.wedged_after)  # its reader replaces it meanwhile
+
+    def _judge_loading_locked(self) -> None:
+        """Kill a process still loading `start_within` seconds after it started (a project
+        whose actions module hangs on import, a model on a stalled disk): its replacement
+        starts over, and the log says why each time."""
+        if not self.start_within > 0 or self.unready_for < self.start_within:
+            return
+        logger.error(
+            "Engine process %s (pid %s) not ready %.0f s after it started; killing it",
+            self.index,
+            self.process.pid,
+            self.unready_for,
+        )
+        self.unready_for = float("-inf")  # once: its reader replaces it meanwhile
+        with contextlib.suppress(OSError):  # it ended meanwhile
+            self.process.kill()
 
     # --- the reader thread ---
 

@@ -190,7 +190,8 @@ HUB = {
     # A bot or action-server failure apologises and, if true, hands the chat to a human.
     "HANDOFF_ON_BOT_ERROR": env_bool("HUB_HANDOFF_ON_BOT_ERROR", True),
     # A socket's bot turn not committed this long after it started is given up: the customer
-    # gets the internal-error answer, and whatever the turn computes later is dropped. 0: never.
+    # gets the internal-error answer, and whatever the turn computes later is dropped. No
+    # turn's call to an action server or an LLM waits longer (REST turns' too). 0: never.
     "TURN_DEADLINE_SECONDS": float(os.environ.get("HUB_TURN_DEADLINE_SECONDS", 60)),
     # A socket's bot turn starts when its message arrives, beside the store; the store waits
     # this long for it, to commit message and answer together. 0: turns start after the store.
@@ -208,6 +209,9 @@ HUB = {
     # An engine process that answers nothing, not even a ping, for this long is wedged
     # (stopped, or stuck holding its interpreter lock): it is killed and replaced. 0: never.
     "ENGINE_WEDGED_SECONDS": float(os.environ.get("HUB_ENGINE_WEDGED_SECONDS", 30)),
+    # An engine process not ready this long after it started (its assistant still loading) is
+    # killed and replaced. 0: never.
+    "ENGINE_START_SECONDS": float(os.environ.get("HUB_ENGINE_START_SECONDS", 120)),
     # Outgoing webhooks.
     "WEBHOOK_MAX_ATTEMPTS": int(os.environ.get("HUB_WEBHOOK_MAX_ATTEMPTS", 8)),
     "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("HUB_WEBHOOK_BACKOFF_SECONDS", 1.0)),

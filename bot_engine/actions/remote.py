@@ -40,6 +40,7 @@ class RemoteAction:
         }
         if self.name in domain.actions_sending_domain:
             body["domain"] = domain.as_rasa_dict()
+        self._time_left()  # a turn out of time never calls, nor says it is about to
         outside_effects.about_to_run(self.name)
         try:
             reply = self._post(body)
@@ -62,14 +63,13 @@ class RemoteAction:
         payload = json.dumps(body, default=str).encode()
         # The timeout bounds the whole call, so a server trickling its reply cannot hold the
         # turn (and its chat); no call waits past the turn's deadline.
-        try:
-            timeout = turn_deadline.capped(self.timeout)
-        except turn_deadline.DeadlinePassed:
-            raise ActionFailed(f"the turn's deadline passed before '{self.name}' ran") from None
+        timeout = self._time_left()
         try:
             reply = bounded_http.post(url, payload, headers, timeout)
         except bounded_http.CallFailed as failure:
             message = f"action server {failure.kind} for '{self.name}': {failure.detail}"
+            if timeout < self.timeout:
+                message += " (at the turn's deadline)"
             raise ActionFailed(message) from None
         if reply.status >= 300:
             self._raise_for_error_reply(reply, body)
@@ -77,6 +77,13 @@ class RemoteAction:
         if not isinstance(answer, dict):
             raise ActionFailed(f"action server sent an invalid reply for '{self.name}'")
         return answer
+
+    def _time_left(self) -> float:
+        """The call's timeout, or what is left of the turn's time if that is less."""
+        try:
+            return turn_deadline.capped(self.timeout)
+        except turn_deadline.DeadlinePassed:
+            raise ActionFailed(f"no time left of the turn for '{self.name}'") from None
 
     def _raise_for_error_reply(self, reply: bounded_http.Reply, body: dict):
         """Raise what an error status means (449: send the domain; 400: the action refused)."""

@@ -33,6 +33,10 @@ class LLMError(Exception):
         self.retryable = retryable
 
 
+class OutOfTurnTime(LLMError):
+    """The turn's deadline came (bot_engine.turn_deadline): no other deployment is tried."""
+
+
 class LLMClient:
     """Sends chat-completion requests to one or more equivalent deployments."""
 
@@ -68,6 +72,8 @@ class LLMClient:
         for deployment in order:
             try:
                 return self._complete_with(deployment, messages, temperature, max_tokens)
+            except OutOfTurnTime:
+                raise
             except LLMError as error:
                 failure = error
         assert failure is not None
@@ -88,8 +94,19 @@ class LLMClient:
                 logger.warning("LLM request failed (attempt %d): %s", attempt + 1, error)
                 if not error.retryable or attempt == deployment.max_retries:
                     raise
-                time.sleep(RETRY_BACKOFF_SECONDS * (2**attempt))
+                pause = RETRY_BACKOFF_SECONDS * (2**attempt)
+                if _time_left(pause, "a retry") < pause:  # it would start too late
+                    raise OutOfTurnTime("no time left of the turn for a retry") from error
+                time.sleep(pause)
         raise AssertionError("unreachable")
+
+
+def _time_left(seconds: float, what: str) -> float:
+    """`seconds`, or what is left of the turn's time if that is less."""
+    try:
+        return turn_deadline.capped(seconds)
+    except turn_deadline.DeadlinePassed:
+        raise OutOfTurnTime(f"no time left of the turn for {what}") from None
 
 
 def _post(deployment: Deployment, body: dict) -> dict:
@@ -99,10 +116,7 @@ def _post(deployment: Deployment, body: dict) -> dict:
         bearer = deployment.key_header == "Authorization"
         headers[deployment.key_header] = f"Bearer {key}" if bearer else key
     where = _safe_url(deployment.url)
-    try:
-        timeout = turn_deadline.capped(deployment.timeout)  # no call waits past the turn's
-    except turn_deadline.DeadlinePassed:
-        raise LLMError(f"the turn's deadline passed before {where} was called") from None
+    timeout = _time_left(deployment.timeout, where)  # no call waits past the turn's deadline
     try:
         answer = bounded_http.post(
             deployment.url,
@@ -113,7 +127,9 @@ def _post(deployment: Deployment, body: dict) -> dict:
         )
     except bounded_http.CallFailed as failure:
         if failure.kind == bounded_http.TIMED_OUT:
-            raise LLMError(f"{where} did not answer within {timeout:.3g} s") from None
+            if timeout < deployment.timeout:
+                raise OutOfTurnTime(f"{where} did not answer by the turn's deadline") from None
+            raise LLMError(f"{where} did not answer within {timeout:g} s") from None
         retryable = failure.kind in (bounded_http.UNREACHABLE, bounded_http.BROKEN_REPLY)
         raise LLMError(f"{where} {failure.kind}: {failure.detail}", retryable=retryable) from None
     if answer.status >= 300:

@@ -10,8 +10,10 @@ def _tries(backoff: Backoff, messages: int, defers: bool) -> list[bool]:
     tried = []
     for _ in range(messages):
         tried.append(backoff.wanted())
-        if tried[-1]:
-            backoff.deferred() if defers else backoff.used()
+        if tried[-1] and defers:
+            backoff.deferred()
+        elif tried[-1]:
+            backoff.used()
     return tried
 
 

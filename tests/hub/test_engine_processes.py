@@ -142,13 +142,14 @@ async def test_later_turns_of_a_chat_leave_its_tracker_off_the_wire(engine_proce
     await _talk(SCRIPT[:4])
     # The first turn of a new chat has no tracker yet; every later one sends only a token.
     # Each starts early, as its message arrives; the third reaches a custom action (the order
-    # number's check), so it stops there and is sent again once its message is stored.
+    # number's check), so it stops there and is sent again once its message is stored, and
+    # the next message gets no early turn (early_turns.Backoff).
     assert sent == [
         (False, False, True),
         (False, True, True),
         (False, True, True),
         (False, True, False),
-        (False, True, True),
+        (False, True, False),
     ]
 
 
@@ -168,13 +169,14 @@ async def test_a_replaced_engine_process_is_sent_the_tracker_it_no_longer_holds(
         await cust.until(lambda f: f["type"] == "message" and f["sender"] == "bot")
     await cust.close()
     # Only a token first; the new process does not know it and gets the tracker once. The
-    # third turn is sent again after its early computation stopped at a custom action.
+    # third turn is sent again after its early computation stopped at a custom action; the
+    # next message gets no early turn (early_turns.Backoff).
     assert sent == [
         (False, True, True),
         (True, False, True),
         (False, True, True),
         (False, True, False),
-        (False, True, True),
+        (False, True, False),
     ]
     # The new process started from the stored tracker: the chat goes on as in one process.
     expected = await _talk(SCRIPT[:4])
@@ -308,6 +310,54 @@ async def test_with_the_watchdog_off_a_stopped_engine_process_is_waited_for(sett
         await cust.close()
     finally:
         await database_sync_to_async(engine_processes.stop_engine_processes)()
+
+
+async def test_an_engine_process_that_never_gets_ready_is_killed_and_replaced(settings, caplog):
+    """Stopped while it loads (as one whose project's actions module hangs on import, or whose
+    model sits on a stalled disk, would be), an engine process is killed
+    HUB_ENGINE_START_SECONDS after it started; its replacement loads and answers the chat."""
+    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1, "ENGINE_START_SECONDS": 2}
+    await asyncio.to_thread(get_assistant)  # trained here: the children load it from the cache
+    (process,) = await asyncio.to_thread(engine_processes.start_engine_processes, False)
+    try:
+        (pid,) = engine_processes.worker_pids()
+        os.kill(pid, signal.SIGSTOP)
+        assert not process.ready.is_set(), "it got ready before it could be stopped"
+        deadline = time.monotonic() + 20
+        while engine_processes.worker_pids() in ([pid], []):
+            assert time.monotonic() < deadline, "the process that never got ready was kept"
+            await asyncio.sleep(0.1)
+        assert "not ready 2 s after it started; killing it" in caplog.text
+        assert await asyncio.to_thread(process.ready.wait, 60)
+        cust, _ = await customer()
+        await say(cust, "hello", "m-0")
+        reply = await cust.until(
+            lambda f: f["type"] == "message" and f["sender"] == "bot", timeout=30
+        )
+        assert reply["text"] != INTERNAL_ERROR_TEXT
+        await cust.close()
+    finally:
+        await asyncio.to_thread(engine_processes.stop_engine_processes)
+
+
+async def test_with_its_start_limit_off_a_loading_engine_process_is_waited_for(settings):
+    """HUB_ENGINE_START_SECONDS = 0: however long a process takes to load, it is kept."""
+    settings.HUB = {**settings.HUB, "ENGINE_PROCESSES": 1, "ENGINE_START_SECONDS": 0}
+    await asyncio.to_thread(get_assistant)
+    (process,) = await asyncio.to_thread(engine_processes.start_engine_processes, False)
+    try:
+        (pid,) = engine_processes.worker_pids()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            assert not process.ready.is_set(), "it got ready before it could be stopped"
+            await asyncio.sleep(3)  # longer than the 2 s after which the test above kills it
+            assert engine_processes.worker_pids() == [pid]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert await asyncio.to_thread(process.ready.wait, 60)
+        assert engine_processes.worker_pids() == [pid]
+    finally:
+        await asyncio.to_thread(engine_processes.stop_engine_processes)
 
 
 async def test_stopping_lets_the_turns_an_engine_process_has_finish(engine_process, monkeypatch):

@@ -174,9 +174,27 @@ def test_a_call_waits_no_longer_than_the_turn_has_left(llm_server, api_key):
     client = LLMClient.from_config(local_model(llm_server, timeout=5), {})
 
     started = time.monotonic()
-    with turn_deadline.until(started + 0.4), pytest.raises(LLMError, match="did not answer"):
+    with turn_deadline.until(started + 0.4), pytest.raises(LLMError, match="turn's deadline"):
         client.complete(HELLO)
     assert 0.3 < time.monotonic() - started < 1.5
+
+
+def test_at_the_turn_deadline_no_retry_and_no_other_deployment_is_tried(llm_server, api_key):
+    """A 503 would be retried after a back-off, and another deployment tried after that: with
+    0.2 s left of the turn, neither happens."""
+    llm_server.fail(503, "busy").fail(503, "busy").answer("too late")
+    endpoints = {
+        "model_groups": [
+            {"id": "local", "models": [local_model(llm_server, max_retries=3)] * 2},
+        ]
+    }
+    client = LLMClient.from_config({"model_group": "local"}, endpoints)
+
+    started = time.monotonic()
+    with turn_deadline.until(started + 0.2), pytest.raises(LLMError, match="no time left"):
+        client.complete(HELLO)
+    assert time.monotonic() - started < 0.2  # not even the back-off was waited for
+    assert len(llm_server.requests) == 1
 
 
 def test_no_call_is_made_once_the_turn_deadline_has_passed(llm_server, api_key):
