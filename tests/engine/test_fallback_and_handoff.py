@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from bot_engine import Assistant
+from bot_engine import Assistant, turn_deadline
+from bot_engine.actions import outside_effects
 from bot_engine.nlu.pipeline import apply_fallback
 from tests.engine.conftest import Chat, copy_project
 from tests.raw_http import misbehaving_server, unaccepting_server
@@ -199,6 +200,39 @@ def test_an_action_server_trickling_its_reply_is_cut_off_at_the_timeout(
     assert time.monotonic() - started < 10  # the timeout is the call's, not each read's
     assert chat.texts() == [INTERNAL_ERROR]
     assert chat.last.error and error in chat.last.error
+
+
+def test_an_action_server_call_ends_at_the_turn_deadline_before_its_own_timeout(
+    tmp_path, model_dir
+):
+    url, stop = misbehaving_server(REPLY_HEAD + TRICKLED, 20)
+    chat = _chat_on(url, tmp_path, model_dir, timeout=20)
+    started = time.monotonic()
+    try:
+        with turn_deadline.until(started + 0.5):
+            chat.say("put me through to staff")
+    finally:
+        stop.set()
+    assert time.monotonic() - started < 3
+    assert chat.texts() == [INTERNAL_ERROR]
+    assert chat.last.error and "timed out" in chat.last.error
+    assert "(at the turn's deadline)" in chat.last.error
+
+
+def test_a_turn_out_of_time_neither_calls_nor_announces_its_custom_action(tmp_path, model_dir):
+    """The hub's engine processes report an announced action as started (such a turn is never
+    computed again): a turn with no time left must not announce one it never called."""
+    url, stop = misbehaving_server(REPLY_HEAD + TRICKLED, 20)
+    chat = _chat_on(url, tmp_path, model_dir, timeout=20)
+    announced = []
+    try:
+        with outside_effects.watched(announced.append), turn_deadline.until(time.monotonic()):
+            chat.say("put me through to staff")
+    finally:
+        stop.set()
+    assert chat.texts() == [INTERNAL_ERROR]
+    assert chat.last.error and "no time left of the turn" in chat.last.error
+    assert announced == []
 
 
 def test_an_action_server_never_accepting_the_connection_times_out(tmp_path, model_dir):
