@@ -75,9 +75,13 @@ def start_turn(turn, loop, future, commit: bool = True) -> None:
     processes[turn.conversation_id % len(processes)].start_turn(turn, loop, future, commit)
 
 
-def start_engine_processes(wait: bool = True, timeout: float = 120) -> list["EngineProcess"]:
+def start_engine_processes(
+    wait: bool = True, timeout: float | None = None
+) -> list["EngineProcess"]:
     """Start this process's engine processes (once); with `wait`, until they have loaded the
-    default assistant (a hub process does this before it listens)."""
+    default assistant (a hub process does this before it listens), at most `timeout` seconds
+    (None: HUB_ENGINE_START_SECONDS, after which one still loading is killed; 0 there: no
+    limit)."""
     global _processes, _shutting_down
     with _start_lock:
         _shutting_down = False
@@ -86,6 +90,8 @@ def start_engine_processes(wait: bool = True, timeout: float = 120) -> list["Eng
             _processes = [EngineProcess(index) for index in range(count)]
         processes = _processes
     if wait:
+        if timeout is None:
+            timeout = float(settings.HUB["ENGINE_START_SECONDS"]) or None
         for process in processes:
             process.wait_ready(timeout)
     return processes
@@ -144,7 +150,11 @@ class EngineProcess:
         self.writer.start()
         self.wedged_after = float(settings.HUB["ENGINE_WEDGED_SECONDS"])
         self.start_within = float(settings.HUB["ENGINE_START_SECONDS"])
-        self.unready_for = 0.0  # seconds the current process has been loading, pauses aside
+        # Doubled after each process killed for it, back when one gets ready: an assistant
+        # that always loads a little slower than the limit is not restarted for ever.
+        self.start_limit = self.start_within
+        self.paused_while_loading = 0.0  # of the current process's time since it started
+        self.killed_loading = False
         self.last_heard = time.monotonic()  # when the worker last sent anything
         self.watchdog = threading.Thread(
             target=self._watch, name=f"engine-process-{index}-watchdog", daemon=True
@@ -161,7 +171,7 @@ class EngineProcess:
             self.pending[request_id] = _Pending(turn, loop, future, commit)
             self._send_locked(engine_wire.TurnRequest(request_id, wire_turn, token))
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float | None) -> None:
         if not self.ready.wait(timeout):
             raise RuntimeError(f"engine process {self.index} did not start in {timeout} s")
 
@@ -202,7 +212,7 @@ class EngineProcess:
         finally:
             worker_end.close()
         self.sock, self.started_at = hub_end, time.monotonic()
-        self.unready_for = 0.0
+        self.paused_while_loading, self.killed_loading = 0.0, False
         self.last_heard = self.started_at
         self.backlog.clear()
         self.reader = threading.Thread(
@@ -299,8 +309,7 @@ class EngineProcess:
                 if self.sock is None:
                     continue
                 if not self.ready.is_set():
-                    if not paused:
-                        self.unready_for += interval
+                    self.paused_while_loading += paused_for
                     self._judge_loading_locked()
                     continue
                 if not self.wedged_after > 0:
@@ -321,18 +330,23 @@ class EngineProcess:
             time.sleep(self.wedged_after)  # its reader replaces it meanwhile
 
     def _judge_loading_locked(self) -> None:
-        """Kill a process still loading `start_within` seconds after it started (a project
-        whose actions module hangs on import, a model on a stalled disk): its replacement
-        starts over, and the log says why each time."""
-        if not self.start_within > 0 or self.unready_for < self.start_within:
+        """Kill a process still loading `start_limit` seconds after it started, pauses of this
+        whole process aside (a project whose actions module hangs on import, a model on a
+        stalled disk): its replacement starts over, with twice the time, and the log says why
+        each time."""
+        loading = time.monotonic() - self.started_at - self.paused_while_loading
+        if self.killed_loading or not self.start_limit > 0 or loading < self.start_limit:
             return
         logger.error(
-            "Engine process %s (pid %s) not ready %.0f s after it started; killing it",
+            "Engine process %s (pid %s) not ready %.1f s after it started; killing it (the"
+            " next one has %.0f s)",
             self.index,
             self.process.pid,
-            self.unready_for,
+            loading,
+            2 * self.start_limit,
         )
-        self.unready_for = float("-inf")  # once: its reader replaces it meanwhile
+        self.start_limit *= 2
+        self.killed_loading = True  # once: its reader replaces it meanwhile
         with contextlib.suppress(OSError):  # it ended meanwhile
             self.process.kill()
 
@@ -359,7 +373,9 @@ class EngineProcess:
         if isinstance(reply, engine_wire.Pong):
             return  # heard: that is all a pong says
         if isinstance(reply, engine_wire.Ready):
-            self.ready.set()
+            with self.lock:  # never killed for loading once it is ready (_judge_loading_locked)
+                self.ready.set()
+                self.start_limit = self.start_within
             return
         if isinstance(reply, engine_wire.ActionStarted):
             with self.lock:

@@ -40,12 +40,12 @@ class RemoteAction:
         }
         if self.name in domain.actions_sending_domain:
             body["domain"] = domain.as_rasa_dict()
-        self._time_left()  # a turn out of time never calls, nor says it is about to
+        timeout = self._time_left()  # a turn out of time never calls, nor says it is about to
         outside_effects.about_to_run(self.name)
         try:
-            reply = self._post(body)
+            reply = self._post(body, timeout)
         except _DomainRequested:
-            reply = self._post({**body, "domain": domain.as_rasa_dict()})
+            reply = self._post({**body, "domain": domain.as_rasa_dict()}, self._time_left())
         result: list[dict] = []
         for response in reply.get("responses") or []:
             result += self._bot_events(response, context)
@@ -55,20 +55,19 @@ class RemoteAction:
                 result.append(event)
         return result
 
-    def _post(self, body: dict) -> dict:
+    def _post(self, body: dict, timeout: float) -> dict:
         url = self.url
         if self.token:
             url += ("&" if "?" in url else "?") + f"token={self.token}"
         headers = {"Content-Type": "application/json", **self.headers}
         payload = json.dumps(body, default=str).encode()
         # The timeout bounds the whole call, so a server trickling its reply cannot hold the
-        # turn (and its chat); no call waits past the turn's deadline.
-        timeout = self._time_left()
+        # turn (and its chat); no call waits past the turn's deadline (`timeout` is capped).
         try:
             reply = bounded_http.post(url, payload, headers, timeout)
         except bounded_http.CallFailed as failure:
             message = f"action server {failure.kind} for '{self.name}': {failure.detail}"
-            if timeout < self.timeout:
+            if failure.kind == bounded_http.TIMED_OUT and timeout < self.timeout:
                 message += " (at the turn's deadline)"
             raise ActionFailed(message) from None
         if reply.status >= 300:

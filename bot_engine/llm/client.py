@@ -96,7 +96,8 @@ class LLMClient:
                     raise
                 pause = RETRY_BACKOFF_SECONDS * (2**attempt)
                 if _time_left(pause, "a retry") < pause:  # it would start too late
-                    raise OutOfTurnTime("no time left of the turn for a retry") from error
+                    too_late = f"no time left of the turn to retry after: {error}"
+                    raise OutOfTurnTime(too_late) from error
                 time.sleep(pause)
         raise AssertionError("unreachable")
 
