@@ -2,6 +2,7 @@
 handoff — and the event loop keeps serving everyone else meanwhile."""
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import time
@@ -202,13 +203,39 @@ def project_with_python_action(tmp_path, calls_file: Path, seconds: float) -> Pa
     return target
 
 
-def _in_process_weather_bot(settings, tmp_path, calls_file: Path, seconds: float) -> None:
+def _run_project(settings, tmp_path, project: Path, **hub) -> None:
+    """The hub runs `project` (its models kept under tmp_path), `hub` settings on top."""
     settings.HUB = {
         **settings.HUB,
-        "ASSISTANT_PATH": str(project_with_python_action(tmp_path, calls_file, seconds)),
+        "ASSISTANT_PATH": str(project),
         "MODEL_DIR": str(tmp_path / "models"),
-        "HANDOFF_ON_BOT_ERROR": True,
+        **hub,
     }
+
+
+def _in_process_weather_bot(settings, tmp_path, calls_file: Path, seconds: float) -> None:
+    project = project_with_python_action(tmp_path, calls_file, seconds)
+    _run_project(settings, tmp_path, project, HANDOFF_ON_BOT_ERROR=True)
+
+
+@contextlib.asynccontextmanager
+async def _one_engine_thread(in_engine_process: bool):
+    """The hub's engine threads (and engine process, if asked) started anew with the settings
+    just made (ENGINE_THREADS: 1), the assistant trained before the clock starts; all stopped
+    after the block."""
+    from handoff_hub import engine_pool, engine_processes
+    from handoff_hub.engine import get_assistant
+
+    await asyncio.to_thread(engine_pool.stop_engine_threads)  # the next pool has the setting's
+    if in_engine_process:
+        await asyncio.to_thread(engine_processes.start_engine_processes)
+    try:
+        await asyncio.to_thread(get_assistant)
+        yield
+    finally:
+        if in_engine_process:
+            await asyncio.to_thread(engine_processes.stop_engine_processes)
+        await asyncio.to_thread(engine_pool.stop_engine_threads)
 
 
 def _counted_weather_bot(settings, tmp_path, url: str) -> None:
@@ -465,7 +492,7 @@ async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_comput
     later, so its action never runs for a customer who was already told it failed. The busy
     engine process is not replaced: its running turn ends within its grace past the deadline,
     and a turn that only waited is no stuck thread."""
-    from handoff_hub import engine_pool, engine_processes
+    from handoff_hub import engine_processes
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 
     _in_process_weather_bot(settings, tmp_path, calls_file, 1.5)
@@ -477,13 +504,7 @@ async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_comput
         "ENGINE_THREADS": 1,
         "ENGINE_PROCESSES": int(in_engine_process),
     }
-    await asyncio.to_thread(engine_pool.stop_engine_threads)  # the next one has 1 thread
-    if in_engine_process:
-        await asyncio.to_thread(engine_processes.start_engine_processes)
-    try:
-        from handoff_hub.engine import get_assistant
-
-        await asyncio.to_thread(get_assistant)  # train before the clock starts
+    async with _one_engine_thread(in_engine_process):
         first, _ = await customer()
         second, _ = await customer()
         await say(first, "what's the weather like?", "busy-1")
@@ -497,10 +518,6 @@ async def test_a_turn_that_waited_for_a_thread_past_its_deadline_is_never_comput
         assert engine_processes.worker_pids() == pids
         await first.close()
         await second.close()
-    finally:
-        if in_engine_process:
-            await asyncio.to_thread(engine_processes.stop_engine_processes)
-        await asyncio.to_thread(engine_pool.stop_engine_threads)
 
 
 async def test_an_engine_process_stuck_in_a_turn_given_up_on_is_replaced(
@@ -549,27 +566,20 @@ async def test_an_action_server_call_waits_no_longer_than_its_turn_deadline(
     """The action server takes 30 s and the action's timeout is 60 s, but the turn is given
     up on at 1 s: the call is cut short then, so the only engine thread is free for the next
     chat at once, and the engine process is not replaced as wedged."""
-    from handoff_hub import engine_pool, engine_processes
+    from handoff_hub import engine_processes
     from handoff_hub.bot_turns import INTERNAL_ERROR_TEXT
 
-    project = project_with_endpoint(tmp_path, slow_action_server, timeout=60)
-    settings.HUB = {
-        **settings.HUB,
-        "ASSISTANT_PATH": str(project),
-        "MODEL_DIR": str(tmp_path / "models"),
-        "HANDOFF_ON_BOT_ERROR": False,
-        "TURN_DEADLINE_SECONDS": 1.0,
-        "ENGINE_WEDGED_SECONDS": 1.5,
-        "ENGINE_THREADS": 1,
-        "ENGINE_PROCESSES": int(in_engine_process),
-    }
-    await asyncio.to_thread(engine_pool.stop_engine_threads)  # the next one has 1 thread
-    if in_engine_process:
-        await asyncio.to_thread(engine_processes.start_engine_processes)
-    try:
-        from handoff_hub.engine import get_assistant
-
-        await asyncio.to_thread(get_assistant)  # train before the clock starts
+    _run_project(
+        settings,
+        tmp_path,
+        project_with_endpoint(tmp_path, slow_action_server, timeout=60),
+        HANDOFF_ON_BOT_ERROR=False,
+        TURN_DEADLINE_SECONDS=1.0,
+        ENGINE_WEDGED_SECONDS=1.5,
+        ENGINE_THREADS=1,
+        ENGINE_PROCESSES=int(in_engine_process),
+    )
+    async with _one_engine_thread(in_engine_process):
         pids = engine_processes.worker_pids()
         first, _ = await customer()
         await say(first, "what's the weather like?", "cut-1")
@@ -585,10 +595,6 @@ async def test_an_action_server_call_waits_no_longer_than_its_turn_deadline(
         assert engine_processes.worker_pids() == pids
         await first.close()
         await second.close()
-    finally:
-        if in_engine_process:
-            await asyncio.to_thread(engine_processes.stop_engine_processes)
-        await asyncio.to_thread(engine_pool.stop_engine_threads)
 
 
 def test_a_rest_turn_waits_for_an_action_server_no_longer_than_the_turn_deadline(
@@ -598,13 +604,7 @@ def test_a_rest_turn_waits_for_an_action_server_no_longer_than_the_turn_deadline
     60 s) are cut short at HUB_TURN_DEADLINE_SECONDS: the request gets the engine's answer for
     a failed action then, and the chat talks on."""
     project = project_with_endpoint(tmp_path, slow_action_server, timeout=60)
-    settings.HUB = {
-        **settings.HUB,
-        "ASSISTANT_PATH": str(project),
-        "MODEL_DIR": str(tmp_path / "models"),
-        "HANDOFF_ON_BOT_ERROR": False,
-        "TURN_DEADLINE_SECONDS": 1.0,
-    }
+    _run_project(settings, tmp_path, project, HANDOFF_ON_BOT_ERROR=False, TURN_DEADLINE_SECONDS=1)
     from handoff_hub.engine import get_assistant
 
     get_assistant()  # train before the clock starts
@@ -681,13 +681,14 @@ async def test_early_turns_back_off_while_every_turn_runs_a_custom_action(
     from handoff_hub import engine_processes
 
     project = project_with_endpoint(tmp_path, slow_action_server, 30, "action_quick_weather")
-    settings.HUB = {
-        **settings.HUB,
-        "ASSISTANT_PATH": str(project),
-        "MODEL_DIR": str(tmp_path / "models"),
-        "ENGINE_PROCESSES": int(in_engine_process),
-        "EARLY_TURN_MS": 10_000,  # the store waits for the early turn: one path each time
-    }
+    # EARLY_TURN_MS: the store waits for the early turn, so each takes one path.
+    _run_project(
+        settings,
+        tmp_path,
+        project,
+        ENGINE_PROCESSES=int(in_engine_process),
+        EARLY_TURN_MS=10_000,
+    )
     if in_engine_process:
         await asyncio.to_thread(engine_processes.start_engine_processes)
     try:
