@@ -15,7 +15,7 @@ import uuid
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
-from handoff_hub import frames, group_commit, lifecycle, listeners, live
+from handoff_hub import frames, group_commit, lifecycle, listeners, live, write_batch
 from handoff_hub.bot_turns import HiddenMessage, session_start_message, silence_message
 from handoff_hub.customer_actions import rate_conversation
 from handoff_hub.messaging import StoredMessage, replay_since, store_incoming
@@ -60,7 +60,7 @@ def _new_conversation(
 ) -> Conversation:
     # Created with this process as a listener: its socket already joined the chat's group.
     heard_by = [listeners.key(listeners.CUSTOMER)] if layer_is_shared() else []
-    return Conversation.objects.create(
+    return write_batch.create_conversation(
         public_id=public_id,
         customer_metadata=metadata,
         customer_id=customer_id,

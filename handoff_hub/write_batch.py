@@ -3,7 +3,8 @@
 Inside a batch (handoff_hub.group_commit) the message path
   - locks every conversation of the batch with one `SELECT … ORDER BY id FOR UPDATE`,
   - looks up the batch's client message ids (idempotent resends) with one query,
-  - inserts every new message with one INSERT, and
+  - inserts every new conversation (a widget's `hello`) with one INSERT, and every new
+    message with another,
   - writes each conversation's new `last_seq` / tracker version / listeners with one UPDATE
     per kind of change, and the events its bot turns added (one INSERT each, pipelined),
 all in the batch's transaction, before its single COMMIT. On PostgreSQL the two reads travel
@@ -87,6 +88,7 @@ def prepare(conversation_ids: list[int], client_ids: list[tuple[int, str]]) -> N
             known[(message.conversation_id, message.client_id)] = message
     cache["client_ids"] = known
     cache["new_messages"] = []
+    cache["new_conversations"] = []
     cache["dirty"] = {}
     cache["listeners"] = {}
     cache["tracker_events"] = []
@@ -346,9 +348,24 @@ def summarize_at_flush(conversation: Conversation) -> bool:
     return True
 
 
+def create_conversation(**fields) -> Conversation:
+    """A new conversation, INSERTed by the batch's flush with the others of the batch (its id
+    is set then: nothing in the batch may use it before); outside a batch, at once.
+
+    A burst of new visitors is a batch of such jobs: one INSERT each was a round trip each,
+    on the thread every message waits for."""
+    cache = batch_cache()
+    if cache is None or "new_conversations" not in cache:
+        return Conversation.objects.create(**fields)
+    conversation = Conversation(**fields)
+    cache["new_conversations"].append(conversation)
+    return conversation
+
+
 def flush(commit: bool = False) -> None:
-    """Write what the batch's jobs deferred: the conversations' changes, their tracker events,
-    then the messages (on PostgreSQL in one round trip), and announce the messages.
+    """Write what the batch's jobs deferred: the new conversations, the conversations'
+    changes, their tracker events, then the messages (on PostgreSQL in one round trip), and
+    announce the messages.
 
     With `commit`, the batch's COMMIT rides that round trip too, on PostgreSQL, in the
     outermost atomic block, and unless a webhook is active (announcing a message then records
@@ -368,10 +385,12 @@ def flush(commit: bool = False) -> None:
         updates.append(_row_updates(("listeners",), list(cache["listeners"].values())))
     updates += _tracker_writes(cache["tracker_events"], cache["tracker_drops"])
     messages = [message for message, _announce in written]
-    inserts = _inserts(messages)
+    created = cache["new_conversations"]
+    # New conversations first: nothing of the batch refers to them, but what follows may.
+    creates, inserts = _inserts(Conversation, created), _inserts(Message, messages)
     summaries = cache.pop("summaries", None)
     owed = _OwedSummaries(summaries, messages) if summaries else None
-    queries = inserts + ([(owed.tickets.sql, owed.tickets.params)] if owed else [])
+    queries = creates + inserts + ([(owed.tickets.sql, owed.tickets.params)] if owed else [])
     commit = (
         commit
         and connection.vendor == "postgresql"
@@ -380,26 +399,25 @@ def flush(commit: bool = False) -> None:
     )
     found = _run(updates, queries, commit=commit)
     _batch.committed = commit
-    ids = [row[0] for returned in found[: len(inserts)] for row in returned]
-    for message, pk in zip(messages, ids, strict=True):
-        message.pk = pk
-        message._state.adding, message._state.db = False, connection.alias
+    _set_ids(created, found[: len(creates)])
+    _set_ids(messages, found[len(creates) : len(creates) + len(inserts)])
     for _message, announce in written:
         announce()
     if owed:
         owed.publish(found[-1])
     cache["new_messages"], cache["dirty"], cache["listeners"] = [], {}, {}
+    cache["new_conversations"] = []
     cache["tracker_events"], cache["tracker_drops"] = [], []
 
 
-def _inserts(messages: list[Message]) -> list[tuple[str, list]]:
-    """INSERTs of all the batch's messages (one per few hundred), each returning the ids in
-    the order of its VALUES (as Django's bulk_create also relies on)."""
-    fields = _fields(Message, ("id",))
+def _inserts(model, objects: list) -> list[tuple[str, list]]:
+    """INSERTs of all the batch's new `objects` of `model` (one per few hundred), each
+    returning the ids in the order of its VALUES (as Django's bulk_create also relies on)."""
+    fields = _fields(model, ("id",))
     rows = []
-    for message in messages:
+    for instance in objects:
         rows.append(
-            [field.get_db_prep_save(field.pre_save(message, True), connection) for field in fields]
+            [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
         )
     quote = connection.ops.quote_name
     one_row = f"({_placeholders(fields)})"
@@ -408,12 +426,20 @@ def _inserts(messages: list[Message]) -> list[tuple[str, list]]:
         chunk = rows[start : start + _INSERT_CHUNK]
         # Only our own model's column names go into the text; every value is a parameter.
         sql = (
-            f"INSERT INTO {quote(Message._meta.db_table)} "  # noqa: S608
-            f"({_columns(Message, ('id',))}) VALUES {', '.join([one_row] * len(chunk))} "
+            f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608
+            f"({_columns(model, ('id',))}) VALUES {', '.join([one_row] * len(chunk))} "
             f"RETURNING {quote('id')}"
         )
         statements.append((sql, [value for row in chunk for value in row]))
     return statements
+
+
+def _set_ids(objects: list, returned: list) -> None:
+    """The ids the INSERTs returned (in order), onto the objects they inserted."""
+    ids = [row[0] for rows in returned for row in rows]
+    for instance, pk in zip(objects, ids, strict=True):
+        instance.pk = pk
+        instance._state.adding, instance._state.db = False, connection.alias
 
 
 def _tracker_writes(added: list, drops: list) -> list[tuple[str, list]]:

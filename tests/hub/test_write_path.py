@@ -4,12 +4,21 @@ import asyncio
 import logging
 import tempfile
 import threading
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
 from django.db import IntegrityError, connection
 
-from handoff_hub import connection_upkeep, group_commit, hooks, listeners, trackers, write_batch
+from handoff_hub import (
+    connection_upkeep,
+    consumers,
+    group_commit,
+    hooks,
+    listeners,
+    trackers,
+    write_batch,
+)
 from handoff_hub.engine import get_assistant
 from handoff_hub.messaging import lock_conversation_light, store_incoming
 from handoff_hub.models import Conversation, Message, Webhook, WebhookDelivery
@@ -246,6 +255,70 @@ async def test_a_batch_is_three_round_trips_its_commit_riding_with_its_writes(mo
     assert '"COMMIT"' in parsed[-1]  # the writes' round trip ends the transaction
     assert set(kinds[syncs[2] + 1 :]) <= {"Flush"}  # and nothing follows it
     assert await database_sync_to_async(Message.objects.count)() == 3
+
+
+def _submit_new_chats(count: int) -> list[asyncio.Future]:
+    """What a widget's `hello` submits for a new chat, `count` times."""
+    return [
+        group_commit.submit(consumers._new_conversation, uuid.uuid4(), {"n": n}, f"c{n}", "shop")
+        for n in range(count)
+    ]
+
+
+@pytest.mark.asyncio
+async def test_new_chats_of_one_batch_are_created_together_each_with_its_own_row():
+    chats = await database_sync_to_async(_new_chats)(2)
+    held, release = await _hold_the_writer()
+    futures = _submit_new_chats(4)
+    stores = _submit_stores(chats)
+    batches_before = group_commit.stats()[0]
+    release.set()
+    await held
+    created = await asyncio.gather(*futures)
+    await asyncio.gather(*stores)
+    assert group_commit.stats()[0] - batches_before == 2  # the held job's, then all of these
+    assert len({chat.pk for chat in created}) == 4 and None not in {c.pk for c in created}
+    for n, chat in enumerate(created):
+        row = await Conversation.objects.aget(pk=chat.pk)
+        assert (row.public_id, row.customer_metadata, row.customer_id, row.site) == (
+            chat.public_id,
+            {"n": n},
+            f"c{n}",
+            "shop",
+        )
+        assert row.created_at == chat.created_at and row.created_at is not None
+        assert not chat._state.adding  # a later save() of it updates its row
+    assert await Message.objects.acount() == 2  # the batch's stores went in beside them
+
+
+@pytest.mark.asyncio
+async def test_a_new_chat_outside_a_batch_is_created_at_once():
+    chat = await database_sync_to_async(consumers._new_conversation)(uuid.uuid4(), {}, "solo", "")
+    assert chat.pk is not None
+    assert await Conversation.objects.filter(pk=chat.pk, customer_id="solo").aexists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips to a server")
+@pytest.mark.asyncio
+async def test_a_burst_of_new_chats_is_one_insert_riding_with_the_commit(monkeypatch):
+    monkeypatch.setattr(hooks, "WEBHOOK_REFRESH_SECONDS", 3600.0)
+    monkeypatch.setattr(connection_upkeep, "INTERVAL_SECONDS", 3600.0)
+    with tempfile.TemporaryFile("w+") as file:
+        trace = _WireTrace(file)
+        await group_commit.submit(trace.keep_connections)
+        await group_commit.submit(trace.start)
+        held, release = await _hold_the_writer()
+        futures = _submit_new_chats(5)
+        release.set()
+        await held
+        created = await asyncio.gather(*futures)
+        await group_commit.submit(trace.stop)
+        sent = trace.sent()
+    inserts = [text for _kind, text in sent if 'INSERT INTO "hub_conversation"' in text]
+    assert len(inserts) == 1, sent  # not one statement and round trip per new chat
+    parsed = [text for kind, text in sent if kind == "Parse"]
+    assert "hub_conversation" in parsed[-2] and '"COMMIT"' in parsed[-1]  # they travel together
+    assert await Conversation.objects.filter(pk__in=[c.pk for c in created]).acount() == 5
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips to a server")
