@@ -353,7 +353,7 @@ def create_conversation(**fields) -> Conversation:
     is set then: nothing in the batch may use it before); outside a batch, at once.
 
     A burst of new visitors is a batch of such jobs: one INSERT each was a round trip each,
-    on the thread every message waits for."""
+    on the thread every message waits for. As with bulk_create, no post_save is sent."""
     cache = batch_cache()
     if cache is None or "new_conversations" not in cache:
         return Conversation.objects.create(**fields)

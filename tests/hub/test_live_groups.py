@@ -5,9 +5,8 @@ import asyncio
 import pytest
 from channels.layers import get_channel_layer
 from django.db import transaction
-from django.db.models.signals import post_save
 
-from handoff_hub import listeners
+from handoff_hub import listeners, write_batch
 from handoff_hub.models import Conversation
 from handoff_hub.realtime import customer_group, layer_is_shared
 from tests.hub.conftest import customer
@@ -15,28 +14,28 @@ from tests.hub.conftest import customer
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-async def test_an_event_published_the_moment_a_new_chat_is_committed_reaches_its_widget():
+async def test_an_event_published_the_moment_a_new_chat_is_committed_reaches_its_widget(
+    monkeypatch,
+):
     # Another process may write to the chat as soon as its row (listing this process as a
     # listener) is committed, and a new chat replays nothing: its socket must listen by then.
     loop = asyncio.get_running_loop()
     layer = get_channel_layer()
     new_rows: list[Conversation] = []
     frame = {"type": "message", "seq": 1, "sender": "agent", "text": "Hello from elsewhere"}
+    create_conversation = write_batch.create_conversation
 
-    def publish_at_commit(sender, instance, created, **kwargs):
-        if not created:
-            return
-        new_rows.append(instance)
+    def create_and_publish_at_commit(**fields) -> Conversation:
+        conversation = create_conversation(**fields)
+        new_rows.append(conversation)
         event = {"type": "hub.event", "origin": "another-process", "payload": frame}
-        send = layer.group_send(customer_group(instance.public_id), event)
+        send = layer.group_send(customer_group(conversation.public_id), event)
         # The writer thread waits for the publish: nothing of the hub moves on meanwhile.
         transaction.on_commit(lambda: asyncio.run_coroutine_threadsafe(send, loop).result(5))
+        return conversation
 
-    post_save.connect(publish_at_commit, sender=Conversation, weak=False)
-    try:
-        peer, welcome = await customer()
-    finally:
-        post_save.disconnect(publish_at_commit, sender=Conversation)
+    monkeypatch.setattr(write_batch, "create_conversation", create_and_publish_at_commit)
+    peer, welcome = await customer()
     [conversation] = new_rows
     assert welcome["conversation"] == str(conversation.public_id)
     if layer_is_shared():
