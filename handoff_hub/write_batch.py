@@ -280,8 +280,17 @@ def add_message(message: Message, announce) -> None:
         cache["client_ids"][(message.conversation_id, message.client_id)] = message
 
 
+def _inserted(conversation: Conversation) -> Conversation:
+    """`conversation`, if it has a row: one made by create_conversation has none (and no id)
+    until the batch's flush, so nothing of the batch may save or file it under its id."""
+    if conversation.pk is None:
+        raise ValueError("a conversation created in this batch has no row until its flush")
+    return conversation
+
+
 def save_conversation(conversation: Conversation, fields: list[str]) -> None:
     """Save these fields now, or once per conversation when the batch flushes."""
+    _inserted(conversation)
     cache = batch_cache()
     if cache is None or "dirty" not in cache:
         conversation.save(update_fields=fields)
@@ -292,6 +301,7 @@ def save_conversation(conversation: Conversation, fields: list[str]) -> None:
 def save_listeners(conversation: Conversation) -> None:
     """Write the row's `listeners` now, or at flush (without touching `updated_at`: who
     listens is no change of the chat)."""
+    _inserted(conversation)
     cache = batch_cache()
     if cache is None or "listeners" not in cache:
         Conversation.objects.filter(pk=conversation.pk).update(listeners=conversation.listeners)
@@ -344,7 +354,7 @@ def summarize_at_flush(conversation: Conversation) -> bool:
     cache = batch_cache()
     if cache is None or "dirty" not in cache:
         return False
-    cache.setdefault("summaries", {})[conversation.pk] = conversation
+    cache.setdefault("summaries", {})[_inserted(conversation).pk] = conversation
     return True
 
 
@@ -363,9 +373,9 @@ def create_conversation(**fields) -> Conversation:
 
 
 def flush(commit: bool = False) -> None:
-    """Write what the batch's jobs deferred: the new conversations, the conversations'
-    changes, their tracker events, then the messages (on PostgreSQL in one round trip), and
-    announce the messages.
+    """Write what the batch's jobs deferred: the conversations' changes, their tracker
+    events, then the new conversations and the messages (on PostgreSQL in one round trip),
+    and announce the messages.
 
     With `commit`, the batch's COMMIT rides that round trip too, on PostgreSQL, in the
     outermost atomic block, and unless a webhook is active (announcing a message then records
@@ -386,8 +396,10 @@ def flush(commit: bool = False) -> None:
     updates += _tracker_writes(cache["tracker_events"], cache["tracker_drops"])
     messages = [message for message, _announce in written]
     created = cache["new_conversations"]
-    # New conversations first: nothing of the batch refers to them, but what follows may.
-    creates, inserts = _inserts(Conversation, created), _inserts(Message, messages)
+    # Nothing of the batch refers to its new conversations (_inserted): their rows may come
+    # after the other writes.
+    creates = _inserts(Conversation, created, returning="public_id")
+    inserts = _inserts(Message, messages)
     summaries = cache.pop("summaries", None)
     owed = _OwedSummaries(summaries, messages) if summaries else None
     queries = creates + inserts + ([(owed.tickets.sql, owed.tickets.params)] if owed else [])
@@ -399,7 +411,7 @@ def flush(commit: bool = False) -> None:
     )
     found = _run(updates, queries, commit=commit)
     _batch.committed = commit
-    _set_ids(created, found[: len(creates)])
+    _set_ids(created, found[: len(creates)], by="public_id")
     _set_ids(messages, found[len(creates) : len(creates) + len(inserts)])
     for _message, announce in written:
         announce()
@@ -410,9 +422,10 @@ def flush(commit: bool = False) -> None:
     cache["tracker_events"], cache["tracker_drops"] = [], []
 
 
-def _inserts(model, objects: list) -> list[tuple[str, list]]:
+def _inserts(model, objects: list, returning: str | None = None) -> list[tuple[str, list]]:
     """INSERTs of all the batch's new `objects` of `model` (one per few hundred), each
-    returning the ids in the order of its VALUES (as Django's bulk_create also relies on)."""
+    returning the ids in the order of its VALUES (as Django's bulk_create also relies on),
+    and with each the column `returning`, if named, to match them by instead."""
     fields = _fields(model, ("id",))
     rows = []
     for instance in objects:
@@ -428,15 +441,23 @@ def _inserts(model, objects: list) -> list[tuple[str, list]]:
         sql = (
             f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608
             f"({_columns(model, ('id',))}) VALUES {', '.join([one_row] * len(chunk))} "
-            f"RETURNING {quote('id')}"
+            f"RETURNING {quote('id')}" + (f", {quote(returning)}" if returning else "")
         )
         statements.append((sql, [value for row in chunk for value in row]))
     return statements
 
 
-def _set_ids(objects: list, returned: list) -> None:
-    """The ids the INSERTs returned (in order), onto the objects they inserted."""
-    ids = [row[0] for rows in returned for row in rows]
+def _set_ids(objects: list, returned: list, by: str | None = None) -> None:
+    """The ids the INSERTs returned onto the objects they inserted: in order, or matched by
+    the unique field `by` (returned beside each id). A new chat's id must never be another's:
+    its messages would land in that chat."""
+    rows = [row for rows in returned for row in rows]
+    if by is None:
+        ids = [row[0] for row in rows]
+    else:  # the database's form of the field (SQLite: a UUID as hex) read back as Python's
+        field = type(objects[0])._meta.get_field(by) if objects else None
+        id_of = {field.to_python(row[1]): row[0] for row in rows}
+        ids = [id_of[getattr(instance, by)] for instance in objects]
     for instance, pk in zip(objects, ids, strict=True):
         instance.pk = pk
         instance._state.adding, instance._state.db = False, connection.alias

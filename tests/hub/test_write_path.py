@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 
 from handoff_hub import (
     connection_upkeep,
@@ -289,6 +289,37 @@ async def test_new_chats_of_one_batch_are_created_together_each_with_its_own_row
         assert row.created_at == chat.created_at and row.created_at is not None
         assert not chat._state.adding  # a later save() of it updates its row
     assert await Message.objects.acount() == 2  # the batch's stores went in beside them
+
+
+@pytest.mark.asyncio
+async def test_new_chats_in_a_batch_that_fails_are_each_created_once_when_retried_alone():
+    held, release = await _hold_the_writer()
+    futures = _submit_new_chats(3)
+    missing = group_commit.submit(store_incoming, 10**9, "nobody", None, None, order_key=10**9)
+    release.set()
+    await held
+    created = await asyncio.gather(*futures)
+    with pytest.raises(Conversation.DoesNotExist):
+        await missing
+    rows = {
+        row.pk: row.public_id
+        async for row in Conversation.objects.filter(customer_id__in=["c0", "c1", "c2"])
+    }
+    assert rows == {chat.pk: chat.public_id for chat in created}  # one row each, its own id
+
+
+def test_a_chat_created_in_a_batch_cannot_be_saved_before_its_flush():
+    """Its row and id come at the flush: filed under no id, its changes would be lost."""
+    with write_batch.batch(), transaction.atomic():
+        write_batch.prepare([], [])
+        chat = write_batch.create_conversation(customer_id="early")
+        with pytest.raises(ValueError, match="no row until its flush"):
+            write_batch.save_conversation(chat, ["site"])
+        with pytest.raises(ValueError, match="no row until its flush"):
+            write_batch.save_listeners(chat)
+        write_batch.flush()
+        assert chat.pk is not None
+        write_batch.save_conversation(chat, ["site"])  # now it has a row
 
 
 @pytest.mark.asyncio
