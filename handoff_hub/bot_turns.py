@@ -334,6 +334,13 @@ def apply_turn(conversation_id: int, base_version: int, result) -> list[Message]
         return apply_turn_result(locked, result)
 
 
+def deadline_from_now() -> float | None:
+    """When a turn starting now is given up on (HUB_TURN_DEADLINE_SECONDS), in
+    time.monotonic(), which engine threads and engine processes on this machine read alike."""
+    seconds = settings.HUB["TURN_DEADLINE_SECONDS"]
+    return time.monotonic() + seconds if seconds > 0 else None
+
+
 def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
     """Let the bot answer `message`; returns what the bot said (nothing if a human has the chat).
 
@@ -341,8 +348,7 @@ def run_bot_turn(conversation_id: int, message: Message) -> list[Message]:
     request waits for it), but its calls to action servers and LLMs wait no longer than
     HUB_TURN_DEADLINE_SECONDS from now, as a widget's do, so neither holds the request longer.
     """
-    seconds = settings.HUB["TURN_DEADLINE_SECONDS"]
-    deadline = time.monotonic() + seconds if seconds > 0 else None
+    deadline = deadline_from_now()
     for _attempt in range(_MAX_ATTEMPTS):
         turn = read_turn_input(conversation_id, message)
         if turn is None:

@@ -35,6 +35,7 @@ from handoff_hub.bot_turns import (
     PendingTurn,
     TurnOverran,
     commit_bot_failure,
+    deadline_from_now,
     give_up_after_action,
     read_turn_input,
     start_turn,
@@ -74,7 +75,9 @@ class SocketTurns:
             return None
         version, state, last_seq = self.tracker
         turn = turn_input_of(conversation, text, last_seq + 1, state)
-        turn = dataclasses.replace(turn, tracker_version=version, deadline=_deadline(), early=True)
+        turn = dataclasses.replace(
+            turn, tracker_version=version, deadline=deadline_from_now(), early=True
+        )
         try:
             return early_turns.start(turn)
         except Exception:  # noqa: BLE001 - only a head start is lost: the turn runs as usual
@@ -119,7 +122,7 @@ class SocketTurns:
 
     async def _take_turn(self, conversation, stored: StoredMessage, version: int, early) -> None:
         # An early turn's deadline counts from its message's arrival.
-        deadline = early.turn.deadline if early is not None else _deadline()
+        deadline = early.turn.deadline if early is not None else deadline_from_now()
         try:
             await self._compute_and_commit(conversation, stored, version, deadline, early)
         except TurnOverran:
@@ -221,13 +224,6 @@ class SocketTurns:
         version = turn.tracker_version + 1
         self.tracker = (version, result.tracker_state, result.committed_last_seq)
         chat_turns.note_commit(conversation_id, version)
-
-
-def _deadline() -> float | None:
-    """When a turn starting now is given up on (HUB_TURN_DEADLINE_SECONDS), in
-    time.monotonic(), which engine threads and engine processes on this machine read alike."""
-    seconds = settings.HUB["TURN_DEADLINE_SECONDS"]
-    return time.monotonic() + seconds if seconds > 0 else None
 
 
 async def _by_deadline(awaitable, deadline: float | None):
